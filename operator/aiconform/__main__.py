@@ -1,0 +1,5 @@
+import sys
+
+from aiconform.cli import main
+
+sys.exit(main())
