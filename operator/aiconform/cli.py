@@ -37,8 +37,10 @@ def _add_dev_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="",
         help="comma list of upstream CRD sets to install: kueue,keda,gateway-api,servicemonitor (or 'all')",
     )
-    dsub.add_parser("down", help="stop every process of the cluster and free its ports")
-    dsub.add_parser("status", help="say what runs")
+    down = dsub.add_parser("down", help="stop every process of the cluster and free its ports")
+    down.add_argument("--purge", action="store_true", help="also delete its data, PKI and kubeconfig")
+    st = dsub.add_parser("status", help="say what runs (exit code 3 when not running)")
+    st.add_argument("-o", "--output", choices=["text", "json"], default="text")
     b = dsub.add_parser("build", help="only build (or find in the cache) the control-plane binaries")
     b.add_argument("--print-dir", action="store_true", help="print the binary directory")
     crds = dsub.add_parser("install-crds", help="install upstream CRD sets read from the Go module cache")

@@ -1,0 +1,177 @@
+"""A small async REST client for the dev cluster's own tooling (fleet, upstream CRDs, benchmarks).
+
+The operator talks to the API through kopf; the harness needs only a handful of verbs done fast and in
+bulk, so a thin httpx client with server-side apply is simpler and quicker than a generated client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+import tempfile
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+# Kinds the harness writes, by (group/version, kind) → (plural, namespaced). Enough for our needs; an unknown
+# kind is an error rather than a guess at its plural.
+_KINDS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("v1", "Node"): ("nodes", False),
+    ("v1", "Namespace"): ("namespaces", False),
+    ("v1", "Pod"): ("pods", True),
+    ("v1", "ConfigMap"): ("configmaps", True),
+    ("v1", "ServiceAccount"): ("serviceaccounts", True),
+    ("apps/v1", "Deployment"): ("deployments", True),
+    ("resource.k8s.io/v1", "ResourceSlice"): ("resourceslices", False),
+    ("resource.k8s.io/v1", "DeviceClass"): ("deviceclasses", False),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
+}
+
+
+class KubeApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    token: str | None
+
+
+def load_credentials(kubeconfig: Path) -> Credentials:
+    """Current context of a kubeconfig; inline -data fields are written to private temp files for ssl."""
+    cfg = yaml.safe_load(kubeconfig.read_text())
+    ctx_name = cfg.get("current-context")
+    ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
+    cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
+    user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
+
+    def path_or_data(obj: Mapping[str, Any], key: str) -> str | None:
+        if obj.get(key):
+            return str(obj[key])
+        data = obj.get(f"{key}-data")
+        if not data:
+            return None
+        with tempfile.NamedTemporaryFile(delete=False, prefix="aiconform-", suffix=".pem") as f:
+            f.write(base64.b64decode(data))
+            return f.name
+
+    return Credentials(
+        server=cluster["server"],
+        ca_file=path_or_data(cluster, "certificate-authority"),
+        cert_file=path_or_data(user, "client-certificate"),
+        key_file=path_or_data(user, "client-key"),
+        token=user.get("token"),
+    )
+
+
+def path_for(obj: Mapping[str, Any], *, name: str | None = None, namespace: str | None = None) -> str:
+    api_version, kind = obj["apiVersion"], obj["kind"]
+    try:
+        plural, namespaced = _KINDS[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"kind {api_version}/{kind} is not known to the harness client") from None
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    ns = namespace or obj.get("metadata", {}).get("namespace")
+    if namespaced:
+        if not ns:
+            raise ValueError(f"{kind} needs a namespace")
+        base += f"/namespaces/{ns}"
+    base += f"/{plural}"
+    name = name if name is not None else obj.get("metadata", {}).get("name")
+    return f"{base}/{name}" if name else base
+
+
+class KubeClient:
+    """Async client over one connection pool; use `async with KubeClient(creds) as kube:`."""
+
+    def __init__(self, creds: Credentials, *, concurrency: int = 32, user_agent: str = "aiconform-devcluster") -> None:
+        ctx = ssl.create_default_context(cafile=creds.ca_file)
+        if creds.cert_file and creds.key_file:
+            ctx.load_cert_chain(creds.cert_file, creds.key_file)
+        headers = {"User-Agent": user_agent}
+        if creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._http = httpx.AsyncClient(
+            base_url=creds.server,
+            verify=ctx,
+            headers=headers,
+            limits=limits,
+            timeout=httpx.Timeout(60.0, connect=10.0),
+        )
+        self._sem = asyncio.Semaphore(concurrency)
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str | None = None,
+        params: Mapping[str, str] | None = None,
+        ok_missing: bool = False,
+    ) -> dict[str, Any] | None:
+        headers = {"Content-Type": content_type} if content_type else None
+        content = json.dumps(body).encode() if body is not None else None
+        async with self._sem:
+            resp = await self._http.request(method, path, content=content, headers=headers, params=params)
+        if resp.status_code == 404 and ok_missing:
+            return None
+        if resp.status_code >= 400:
+            try:
+                message = resp.json().get("message", resp.text)
+            except ValueError:
+                message = resp.text
+            raise KubeApiError(resp.status_code, message)
+        return resp.json() if resp.content else {}
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        return await self.request("GET", path, ok_missing=True)
+
+    async def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        subresource: str | None = None,
+        force: bool = True,
+    ) -> dict[str, Any]:
+        """Server-side apply: creates or updates only the fields this manager owns."""
+        path = path_for(obj) + (f"/{subresource}" if subresource else "")
+        params = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        out = await self.request("PATCH", path, body=obj, content_type="application/apply-patch+yaml", params=params)
+        assert out is not None
+        return out
+
+    async def delete(self, obj: Mapping[str, Any]) -> bool:
+        return await self.request("DELETE", path_for(obj), ok_missing=True) is not None
+
+    async def version(self) -> dict[str, Any]:
+        out = await self.request("GET", "/version")
+        assert out is not None
+        return out
+
+
+async def gather_bounded(jobs: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Run jobs concurrently (the client's semaphore bounds in-flight requests); re-raise the first error."""
+    return list(await asyncio.gather(*jobs))
