@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` (the main job on the local simulated GPU cluster) and
+# `make test` (every test). Everything else is a building block of those two.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CLUSTER ?= aiconform
+
+.PHONY: demo demo-down test lint unit e2e crd clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## demo: dev cluster up (builds binaries on first use), CRD, operator, examples/, then the status table
+demo: $(VENV)/.installed
+	PATH=$(CURDIR)/$(BIN):$$PATH CLUSTER=$(CLUSTER) hack/demo.sh
+
+## demo-down: stop the demo operator and the dev cluster
+demo-down: $(VENV)/.installed
+	PATH=$(CURDIR)/$(BIN):$$PATH CLUSTER=$(CLUSTER) hack/demo.sh down
+
+## test: lint, type-check, then every unit and e2e test (the e2e suite brings its own dev cluster)
+test: lint
+	$(BIN)/pytest -ra tests
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest -ra tests/unit
+
+e2e: $(VENV)/.installed
+	$(BIN)/pytest -ra tests/e2e
+
+## crd: regenerate the committed CRD from the pydantic models
+crd: $(VENV)/.installed
+	$(BIN)/python -m aiconform.crdgen > crds/conformanceprofiles.aiconform.io.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
