@@ -1,0 +1,150 @@
+"""e2e fixtures: one real dev cluster per test session (reused when $KUBECONFIG points at a running one),
+the CRD installed, and the operator running as its own process, as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E_CLUSTER = "e2e"
+E2E_PORT = int(os.environ.get("AICONFORM_E2E_PORT", "16444"))
+AICONFORM = [sys.executable, "-m", "aiconform"]
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reachable(kubeconfig: str) -> bool:
+    from aiconform.devcluster.kubeapi import load_credentials
+
+    try:
+        creds = load_credentials(Path(kubeconfig))
+        ctx = ssl.create_default_context(cafile=creds.ca_file)
+        if creds.cert_file and creds.key_file:
+            ctx.load_cert_chain(creds.cert_file, creds.key_file)
+        with urllib.request.urlopen(f"{creds.server}/readyz", timeout=3, context=ctx) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except Exception:
+        return False
+
+
+@dataclass
+class Cluster:
+    kubeconfig: str
+    bin_dir: Path
+    started_here: bool
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
+        out = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120, check=False)
+        if check and out.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {out.stderr.strip()}")
+        return out
+
+    def get_json(self, *args: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.kubectl("get", "-o", "json", *args).stdout)
+        return data
+
+    def wait_for(self, what: str, predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
+        """Bounded poll: fails with `what` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            last = predicate()
+            if last:
+                return last
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    from aiconform.devcluster.build import build_all
+
+    bin_dir = build_all()["kubectl"].parent
+    env_kc = os.environ.get("KUBECONFIG")
+    if env_kc and _reachable(env_kc):
+        yield Cluster(env_kc, bin_dir, started_here=False)
+        return
+    up = subprocess.run(
+        [*AICONFORM, "dev-cluster", "--name", E2E_CLUSTER, "up", "--port", str(E2E_PORT),
+         "--with-crds", "servicemonitor"],
+        capture_output=True, text=True, timeout=3600, check=False,
+    )
+    if up.returncode != 0:
+        pytest.fail(f"dev-cluster up failed: {up.stderr.strip()[-2000:]}")
+    kubeconfig = up.stdout.strip().splitlines()[-1]
+    try:
+        yield Cluster(kubeconfig, bin_dir, started_here=True)
+    finally:
+        subprocess.run([*AICONFORM, "dev-cluster", "--name", E2E_CLUSTER, "down", "--purge"],
+                       capture_output=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="session")
+def crd(cluster: Cluster) -> str:
+    cluster.kubectl("apply", "--server-side", "--field-manager=aiconform-e2e", "-f", str(ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/conformanceprofiles.aiconform.io", "--timeout=60s")
+    return "conformanceprofiles.aiconform.io"
+
+
+@dataclass
+class Operator:
+    proc: subprocess.Popen[bytes]
+    liveness: str
+    metrics: str
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, crd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    live, met = _free_port(), _free_port()
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*AICONFORM, "run", "--kubeconfig", cluster.kubeconfig, "--bind-address", "127.0.0.1",
+             "--liveness-port", str(live), "--metrics-port", str(met)],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )
+    op = Operator(proc, f"http://127.0.0.1:{live}/healthz", f"http://127.0.0.1:{met}/metrics", log)
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"operator exited with {proc.returncode}: {op.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(op.liveness, timeout=2) as resp:  # noqa: S310 (loopback)
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    cluster.wait_for("operator liveness", healthy, timeout=60)
+    try:
+        yield op
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
