@@ -40,7 +40,7 @@ def _reachable(kubeconfig: str) -> bool:
         ctx = ssl.create_default_context(cafile=creds.ca_file)
         if creds.cert_file and creds.key_file:
             ctx.load_cert_chain(creds.cert_file, creds.key_file)
-        with urllib.request.urlopen(f"{creds.server}/readyz", timeout=3, context=ctx) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{creds.server}/readyz", timeout=3, context=ctx) as resp:
             return bool(resp.status == 200)
     except Exception:
         return False
@@ -85,9 +85,21 @@ def cluster() -> Iterator[Cluster]:
         yield Cluster(env_kc, bin_dir, started_here=False)
         return
     up = subprocess.run(
-        [*AICONFORM, "dev-cluster", "--name", E2E_CLUSTER, "up", "--port", str(E2E_PORT),
-         "--with-crds", "servicemonitor"],
-        capture_output=True, text=True, timeout=3600, check=False,
+        [
+            *AICONFORM,
+            "dev-cluster",
+            "--name",
+            E2E_CLUSTER,
+            "up",
+            "--port",
+            str(E2E_PORT),
+            "--with-crds",
+            "servicemonitor",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
     )
     if up.returncode != 0:
         pytest.fail(f"dev-cluster up failed: {up.stderr.strip()[-2000:]}")
@@ -95,8 +107,12 @@ def cluster() -> Iterator[Cluster]:
     try:
         yield Cluster(kubeconfig, bin_dir, started_here=True)
     finally:
-        subprocess.run([*AICONFORM, "dev-cluster", "--name", E2E_CLUSTER, "down", "--purge"],
-                       capture_output=True, timeout=120, check=False)
+        subprocess.run(
+            [*AICONFORM, "dev-cluster", "--name", E2E_CLUSTER, "down", "--purge"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -123,9 +139,20 @@ def operator(cluster: Cluster, crd: str, tmp_path_factory: pytest.TempPathFactor
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [*AICONFORM, "run", "--kubeconfig", cluster.kubeconfig, "--bind-address", "127.0.0.1",
-             "--liveness-port", str(live), "--metrics-port", str(met)],
-            stdout=sink, stderr=subprocess.STDOUT,
+            [
+                *AICONFORM,
+                "run",
+                "--kubeconfig",
+                cluster.kubeconfig,
+                "--bind-address",
+                "127.0.0.1",
+                "--liveness-port",
+                str(live),
+                "--metrics-port",
+                str(met),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     op = Operator(proc, f"http://127.0.0.1:{live}/healthz", f"http://127.0.0.1:{met}/metrics", log)
 
@@ -133,7 +160,7 @@ def operator(cluster: Cluster, crd: str, tmp_path_factory: pytest.TempPathFactor
         if proc.poll() is not None:
             raise AssertionError(f"operator exited with {proc.returncode}: {op.log_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(op.liveness, timeout=2) as resp:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(op.liveness, timeout=2) as resp:
                 return bool(resp.status == 200)
         except OSError:
             return False

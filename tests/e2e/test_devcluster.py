@@ -42,8 +42,13 @@ def test_gpu_fleet_labels_and_slices(cluster: Cluster) -> None:
     assert cpu, "CPU-only nodes"
     for node in gpu:
         labels = node["metadata"]["labels"]
-        for key in ("nvidia.com/gpu.count", "nvidia.com/cuda.driver-version.full", "nvidia.com/cuda.runtime-version.full",
-                    "nvidia.com/gpu.sharing-strategy", "nvidia.com/mig.capable"):
+        for key in (
+            "nvidia.com/gpu.count",
+            "nvidia.com/cuda.driver-version.full",
+            "nvidia.com/cuda.runtime-version.full",
+            "nvidia.com/gpu.sharing-strategy",
+            "nvidia.com/mig.capable",
+        ):
             assert key in labels, (node["metadata"]["name"], key)
     mig = [n for n in gpu if n["metadata"]["labels"].get("nvidia.com/mig.capable") == "true"]
     assert mig and all("nvidia.com/mig-1g.10gb" in n["status"]["allocatable"] for n in mig)
@@ -91,8 +96,13 @@ def test_port_in_use_is_a_clear_error(cluster: Cluster) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        out = subprocess.run([*AICONFORM, "dev-cluster", "--name", "e2e-busy", "up", "--port", str(port)],
-                             capture_output=True, text=True, timeout=120, check=False)
+        out = subprocess.run(
+            [*AICONFORM, "dev-cluster", "--name", "e2e-busy", "up", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert out.returncode == 2
     assert "check port" in out.stderr and str(port) in out.stderr
     assert "Traceback" not in out.stderr
@@ -101,8 +111,9 @@ def test_port_in_use_is_a_clear_error(cluster: Cluster) -> None:
 def test_status_reports_components(cluster: Cluster) -> None:
     if not cluster.started_here:
         pytest.skip("cluster not started by this session")
-    out = subprocess.run([*AICONFORM, "dev-cluster", "--name", "e2e", "status"], capture_output=True, text=True,
-                         timeout=30, check=False)
+    out = subprocess.run(
+        [*AICONFORM, "dev-cluster", "--name", "e2e", "status"], capture_output=True, text=True, timeout=30, check=False
+    )
     assert out.returncode == 0, out.stdout
     for comp in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
         assert comp in out.stdout
