@@ -1,0 +1,65 @@
+"""Prometheus metrics on our own registry (no process/GC collectors from the global one, no name clashes)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECONCILE_DURATION = Histogram(
+    "aiconform_reconcile_duration_seconds",
+    "Time one reconcile of a ConformanceProfile took.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+# Operational failures (cluster unreachable, unexpected exceptions), not invalid specs: those show as
+# aiconform_profile_ready == 0 and a Ready=False condition.
+RECONCILE_ERRORS = Counter(
+    "aiconform_reconcile_errors",
+    "Reconciles that failed for an operational reason (API unreachable, internal error).",
+    registry=REGISTRY,
+)
+PROFILE_READY = Gauge(
+    "aiconform_profile_ready",
+    "1 when the profile's Ready condition is True, else 0.",
+    ["profile"],
+    registry=REGISTRY,
+)
+REQUIREMENT_STATUS = Gauge(
+    "aiconform_requirement_status",
+    "Per requirement of the evaluated checklist: 1 implemented, 0 not implemented, -1 unknown/not checked.",
+    ["profile", "requirement", "level"],
+    registry=REGISTRY,
+)
+
+# Which (requirement, level) series each profile has, so a checklist switch drops the stale ones.
+_series: dict[str, set[tuple[str, str]]] = {}
+_lock = threading.Lock()
+
+
+def set_requirements(profile: str, values: Mapping[tuple[str, str], float]) -> None:
+    """Publish exactly `values` ((requirement, level) → value) for `profile`."""
+    with _lock:
+        for requirement, level in _series.get(profile, set()) - set(values):
+            with contextlib.suppress(KeyError):
+                REQUIREMENT_STATUS.remove(profile, requirement, level)
+        for (requirement, level), value in values.items():
+            REQUIREMENT_STATUS.labels(profile, requirement, level).set(value)
+        _series[profile] = set(values)
+
+
+def forget_profile(profile: str) -> None:
+    """Drop every series of a deleted profile (a gauge left behind would keep alerting)."""
+    set_requirements(profile, {})
+    with _lock, contextlib.suppress(KeyError):  # older prometheus_client raise on unknown labels
+        _series.pop(profile, None)
+        PROFILE_READY.remove(profile)
+
+
+def start_server(address: str, port: int) -> None:
+    """Serve /metrics from REGISTRY in a daemon thread; OSError (e.g. port in use) propagates."""
+    start_http_server(port, addr=address, registry=REGISTRY)

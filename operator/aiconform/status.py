@@ -1,0 +1,143 @@
+"""Decide a profile's whole status from what the reconcile learned, pure (no clock, no I/O).
+
+Today no requirement check exists yet, so the status says exactly that: the spec was accepted and a checklist
+chosen, but conformance is `Unknown` and MUST/SHOULD counts are `?/N`. It never claims `Conformant=True`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiconform import catalog
+from aiconform.catalog import Resolution
+from aiconform.conditions import Condition, Status, conditions_equal_ignoring_time, set_condition
+from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY
+
+REASON_RECONCILED = "Reconciled"
+REASON_INVALID_SPEC = "InvalidSpec"
+REASON_NOT_EVALUATED = "NotEvaluated"
+
+# Top-level status keys this module decides; anything else under status (if ever) is left alone.
+OWNED_KEYS: tuple[str, ...] = ("observedGeneration", "kubernetesVersion", "summary", "conditions")
+
+
+@dataclass(frozen=True)
+class SpecFacts:
+    """What the status needs from a valid spec."""
+
+    kubernetes_version: str  # "auto" or "v1.NN"
+    mode: str  # "Enforce" | "Audit"
+    evaluation_interval: float = 60.0  # seconds between periodic re-evaluations
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """The spec failed validation; `message` names the offending field(s)."""
+
+    message: str
+
+
+def format_validation_errors(errors: Iterable[Mapping[str, Any]], prefix: str = "") -> str:
+    """pydantic's `ValidationError.errors()` as one line: `spec.mode: Input should be ...; ...`."""
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in (prefix, *err.get("loc", ())) if p != "")
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid spec"
+
+
+def _counts(version: str) -> tuple[int, int]:
+    reqs = catalog.requirements_for(version)
+    return sum(r.level == "MUST" for r in reqs), sum(r.level == "SHOULD" for r in reqs)
+
+
+def _conditions(
+    old: Any, generation: int, now: str, ready: tuple[Status, str, str], conformant: tuple[Status, str, str]
+) -> list[Condition]:
+    existing = old if isinstance(old, list) else []
+    conds = set_condition(existing, CONDITION_READY, *ready, generation, now)
+    return set_condition(conds, CONDITION_CONFORMANT, *conformant, generation, now)
+
+
+def build_status(
+    old_status: Mapping[str, Any] | None,
+    spec: SpecFacts | SpecError,
+    resolution: Resolution | None,
+    generation: int,
+    now: str,
+) -> dict[str, Any]:
+    """The status to hold for this generation; keys are OWNED_KEYS (kubernetesVersion only once resolved).
+
+    Given the same inputs and the status it produced last time, it returns an equal dict (condition times
+    only move on a flip), which is what lets the caller skip the write.
+    """
+    old_conditions = (old_status or {}).get("conditions")
+    summary: dict[str, Any] = {"conformant": "Unknown", "mustMet": "?/?", "shouldMet": "?/?"}
+    ready: tuple[Status, str, str]
+    conformant: tuple[Status, str, str]
+    if isinstance(spec, SpecError):
+        ready = ("False", REASON_INVALID_SPEC, spec.message)
+        conformant = ("Unknown", REASON_NOT_EVALUATED, "not evaluated: the spec is invalid")
+    elif resolution is None:
+        raise ValueError("a valid spec needs a Resolution")
+    else:
+        summary["mode"] = spec.mode
+        if not resolution.ok or resolution.version is None:
+            ready = ("False", resolution.reason, resolution.message)
+            conformant = ("Unknown", REASON_NOT_EVALUATED, "not evaluated: no checklist to evaluate against")
+        else:
+            version = resolution.version
+            must, should = _counts(version)
+            summary |= {"kubernetesVersion": version, "mustMet": f"?/{must}", "shouldMet": f"?/{should}"}
+            ready = (
+                "True",
+                REASON_RECONCILED,
+                f"spec valid; {resolution.message}: {must} MUST and {should} SHOULD requirements, none checked yet",
+            )
+            conformant = (
+                "Unknown",
+                REASON_NOT_EVALUATED,
+                f"no requirement checks are implemented yet; conformance to checklist {version} is not evaluated",
+            )
+    out: dict[str, Any] = {"observedGeneration": generation}
+    if "kubernetesVersion" in summary:
+        out["kubernetesVersion"] = summary["kubernetesVersion"]
+    out["summary"] = summary
+    out["conditions"] = _conditions(old_conditions, generation, now, ready, conformant)
+    return out
+
+
+def _merge_diff(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """JSON merge patch (RFC 7386) turning `old` into `new` over `keys`; None deletes a key."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        if key not in new:
+            if key in old:
+                out[key] = None
+        elif isinstance(new[key], Mapping) and isinstance(old.get(key), Mapping):
+            sub = _merge_diff(old[key], new[key], set(old[key]) | set(new[key]))
+            if sub:
+                out[key] = sub
+        elif old.get(key) != new[key] or key not in old:
+            out[key] = new[key]
+    return out
+
+
+def status_patch(old_status: Mapping[str, Any] | None, new_status: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch for `.status`, or {} when nothing but condition timestamps would change."""
+    old = old_status or {}
+    if conditions_equal_ignoring_time(old.get("conditions"), new_status.get("conditions")):
+        rest_old = {k: v for k, v in old.items() if k != "conditions"}
+        rest_new = {k: v for k, v in new_status.items() if k != "conditions"}
+        if not _merge_diff(rest_old, rest_new, [k for k in OWNED_KEYS if k != "conditions"]):
+            return {}
+    return _merge_diff(old, new_status, OWNED_KEYS)
+
+
+def condition_status(status: Mapping[str, Any] | None, type_: str) -> str | None:
+    for cond in (status or {}).get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == type_:
+            return str(cond.get("status"))
+    return None
