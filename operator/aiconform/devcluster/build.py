@@ -142,6 +142,7 @@ def _finish(staging: Path, final: Path, names: Sequence[str]) -> None:
             raise DevClusterError("install binaries", f"{name} missing after build in {staging}")
     if final.exists():
         shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(final)
 
 
