@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from aiconform.devcluster import build, processes, versions
+from aiconform.devcluster import build, processes, upstream, versions
 from aiconform.devcluster.errors import DevClusterError
 from aiconform.devcluster.fleet import Pool, apply_fleet
 from aiconform.devcluster.kubeapi import KubeClient, load_credentials
@@ -194,6 +194,7 @@ def _args(name: str, layout: Layout, ports: dict[str, int]) -> list[str]:
         ]
     if name == "kwok":
         return [
+            f"--config={layout.root / 'kwok-stages.yaml'}",
             f"--kubeconfig={layout.component_kubeconfig('kwok')}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
@@ -203,6 +204,22 @@ def _args(name: str, layout: Layout, ports: dict[str, int]) -> list[str]:
             f"--server-address=127.0.0.1:{ports['kwok']}",
         ]
     raise ValueError(name)
+
+
+KWOK_STAGES = (
+    "node/fast/node-initialize.yaml",
+    "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "pod/fast/pod-ready.yaml",
+    "pod/fast/pod-complete.yaml",
+    "pod/fast/pod-delete.yaml",
+)
+
+
+def _write_kwok_stages(layout: Layout) -> None:
+    """kwok v0.8 needs its Stage documents in a config file; take them from its module, never from this repo."""
+    root = upstream.module_dir("sigs.k8s.io/kwok", f"v{versions.KWOK}") / "kustomize" / "stage"
+    docs = [(root / rel).read_text() for rel in KWOK_STAGES]
+    (layout.root / "kwok-stages.yaml").write_text("\n---\n".join(d.strip() for d in docs) + "\n")
 
 
 def _probe(name: str, layout: Layout, ports: dict[str, int], api_ctx: ssl.SSLContext) -> Callable[[], bool]:
@@ -260,6 +277,7 @@ def up(name: str, api_port: int, pools: list[Pool], progress: Progress) -> Path:
         )
     )
     api_ctx = _admin_ssl(pki)
+    _write_kwok_stages(layout)
     for component in COMPONENTS:
         proc = procs[component]
         if proc.running():
