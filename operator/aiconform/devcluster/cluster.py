@@ -176,7 +176,7 @@ def _args(name: str, layout: Layout, ports: dict[str, int]) -> list[str]:
             f"--secure-port={ports['kube-controller-manager']}",
             f"--root-ca-file={pki.ca_crt}",
             f"--service-account-private-key-file={pki.sa_key}",
-            "--use-service-account-credentials=false",
+            "--use-service-account-credentials=true",
             "--kube-api-qps=200",
             "--kube-api-burst=400",
             "--concurrent-deployment-syncs=10",
