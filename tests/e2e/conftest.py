@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 
 def _reachable(kubeconfig: str) -> bool:
-    from aiconform.devcluster.kubeapi import load_credentials
+    from aiconform.kubeclient import load_credentials
 
     try:
         creds = load_credentials(Path(kubeconfig))

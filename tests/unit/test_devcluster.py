@@ -6,7 +6,7 @@ import pytest
 
 from aiconform.devcluster import build, fleet, upstream
 from aiconform.devcluster.errors import DevClusterError
-from aiconform.devcluster.kubeapi import path_for
+from aiconform.kubeclient import path_for
 
 GOMOD = """module k8s.io/kubernetes
 

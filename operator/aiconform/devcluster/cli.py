@@ -13,7 +13,7 @@ from aiconform.devcluster import cluster, upstream
 from aiconform.devcluster.build import build_all
 from aiconform.devcluster.errors import DevClusterError
 from aiconform.devcluster.fleet import default_pools
-from aiconform.devcluster.kubeapi import KubeClient, load_credentials
+from aiconform.kubeclient import KubeClient, load_credentials
 from aiconform.devcluster.paths import cluster_dir
 
 

@@ -20,7 +20,7 @@ import yaml
 from aiconform.devcluster import build, processes, upstream, versions
 from aiconform.devcluster.errors import DevClusterError
 from aiconform.devcluster.fleet import Pool, apply_fleet
-from aiconform.devcluster.kubeapi import KubeClient, load_credentials
+from aiconform.kubeclient import KubeClient, load_credentials
 from aiconform.devcluster.paths import cluster_dir
 from aiconform.devcluster.pki import Pki, ensure_pki
 from aiconform.devcluster.processes import Proc

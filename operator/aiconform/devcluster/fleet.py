@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiconform.devcluster.kubeapi import KubeClient, gather_bounded
+from aiconform.kubeclient import KubeClient, gather_bounded
 
 FIELD_MANAGER = "aiconform-devcluster"
 DRA_DRIVER = "gpu.nvidia.com"

@@ -17,7 +17,7 @@ import yaml
 from aiconform.devcluster import versions
 from aiconform.devcluster.build import check_go, go_env
 from aiconform.devcluster.errors import DevClusterError
-from aiconform.devcluster.kubeapi import KubeClient, gather_bounded
+from aiconform.kubeclient import KubeClient, gather_bounded
 from aiconform.devcluster.paths import cache_root
 
 FIELD_MANAGER = "aiconform-devcluster"

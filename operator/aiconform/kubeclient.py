@@ -1,7 +1,8 @@
-"""A small async REST client for the dev cluster's own tooling (fleet, upstream CRDs, benchmarks).
+"""A small async REST client: the dev cluster's tooling (fleet, upstream CRDs, benchmarks) and the one-shot
+`aiconform check` collector.
 
-The operator talks to the API through kopf; the harness needs only a handful of verbs done fast and in
-bulk, so a thin httpx client with server-side apply is simpler and quicker than a generated client.
+The operator's watches go through kopf; these callers need a handful of verbs done fast and in bulk, so a thin
+httpx client with server-side apply is simpler and quicker than a generated client.
 """
 
 from __future__ import annotations
@@ -162,6 +163,20 @@ class KubeClient:
         out = await self.request("PATCH", path, body=obj, content_type="application/apply-patch+yaml", params=params)
         assert out is not None
         return out
+
+    async def list(self, path: str) -> list[dict[str, Any]]:
+        """All items of a collection, following `continue` tokens; a missing collection is an empty list."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, str] = {"limit": "500"}
+        while True:
+            page = await self.request("GET", path, params=params, ok_missing=True)
+            if page is None:
+                return items
+            items.extend(page.get("items", []))
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return items
+            params = {"limit": "500", "continue": token}
 
     async def delete(self, obj: Mapping[str, Any]) -> bool:
         return await self.request("DELETE", path_for(obj), ok_missing=True) is not None
