@@ -13,8 +13,8 @@ from aiconform.devcluster import cluster, upstream
 from aiconform.devcluster.build import build_all
 from aiconform.devcluster.errors import DevClusterError
 from aiconform.devcluster.fleet import default_pools
-from aiconform.kubeclient import KubeClient, load_credentials
 from aiconform.devcluster.paths import cluster_dir
+from aiconform.kubeclient import KubeClient, load_credentials
 
 
 def _progress(line: str) -> None:

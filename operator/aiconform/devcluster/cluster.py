@@ -20,10 +20,10 @@ import yaml
 from aiconform.devcluster import build, processes, upstream, versions
 from aiconform.devcluster.errors import DevClusterError
 from aiconform.devcluster.fleet import Pool, apply_fleet
-from aiconform.kubeclient import KubeClient, load_credentials
 from aiconform.devcluster.paths import cluster_dir
 from aiconform.devcluster.pki import Pki, ensure_pki
 from aiconform.devcluster.processes import Proc
+from aiconform.kubeclient import KubeClient, load_credentials
 
 Progress = Callable[[str], None]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")

@@ -17,8 +17,8 @@ import yaml
 from aiconform.devcluster import versions
 from aiconform.devcluster.build import check_go, go_env
 from aiconform.devcluster.errors import DevClusterError
-from aiconform.kubeclient import KubeClient, gather_bounded
 from aiconform.devcluster.paths import cache_root
+from aiconform.kubeclient import KubeClient, gather_bounded
 
 FIELD_MANAGER = "aiconform-devcluster"
 
