@@ -119,6 +119,13 @@ def cluster() -> Iterator[Cluster]:
 def crd(cluster: Cluster) -> str:
     cluster.kubectl("apply", "--server-side", "--field-manager=aiconform-e2e", "-f", str(ROOT / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "crd/conformanceprofiles.aiconform.io", "--timeout=60s")
+    # Established comes before the OpenAPI document is republished; `kubectl explain` needs the latter.
+    cluster.wait_for(
+        "CRD in OpenAPI",
+        lambda: cluster.kubectl("explain", "cprof", check=False).returncode == 0,
+        timeout=60,
+        interval=0.5,
+    )
     return "conformanceprofiles.aiconform.io"
 
 
