@@ -25,7 +25,15 @@ import pydantic
 
 from aiconform import catalog, metrics
 from aiconform.conditions import flips, utc_now
-from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, MANAGED_BY_VALUE, PLURAL, VERSION
+from aiconform.constants import (
+    CONDITION_CONFORMANT,
+    CONDITION_READY,
+    FINALIZER,
+    GROUP,
+    MANAGED_BY_VALUE,
+    PLURAL,
+    VERSION,
+)
 from aiconform.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
 from aiconform.models import validate_profile
 from aiconform.status import (
@@ -39,6 +47,7 @@ from aiconform.status import (
 
 # The timer ticks often; each profile is re-evaluated when its spec.evaluationIntervalSeconds has passed.
 TIMER_TICK = 10.0
+TIMER_ID = "reconcile-timer"
 INVALID_SPEC_INTERVAL = 60.0  # an invalid spec has no interval; re-check at the default one
 VERSION_TIMEOUT = 10.0  # seconds for GET /version
 _WARN_WHEN_FALSE = {CONDITION_READY, CONDITION_CONFORMANT}
@@ -112,6 +121,9 @@ def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_component = MANAGED_BY_VALUE
     settings.posting.event_name_prefix = f"{MANAGED_BY_VALUE}-"
     settings.execution.max_workers = options.max_workers
+    # kopf puts a finalizer on every object that has a timer (to stop it before the object goes); name it
+    # ours. It is removed on deletion while the operator runs: delete profiles before uninstalling it.
+    settings.persistence.finalizer = FINALIZER
     # Long-polling watches that the server ends first; the client timeout only catches dead connections.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -269,7 +281,7 @@ async def on_update(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_
     await reconcile(body, patch, logger)
 
 
-@kopf.timer(*_RESOURCE, interval=TIMER_TICK, initial_delay=TIMER_TICK, id="reconcile-timer")
+@kopf.timer(*_RESOURCE, interval=TIMER_TICK, initial_delay=TIMER_TICK, id=TIMER_ID)
 async def on_timer(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
     await reconcile(body, patch, logger, periodic=True)
 

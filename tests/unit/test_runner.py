@@ -1,0 +1,70 @@
+"""`aiconform run` pieces that need no cluster: log formats, early one-line errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aiconform.cli import CliError, main
+from aiconform.runner import JsonFormatter, PlainFormatter, QuietTimerFilter
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`run` reconfigures the root logger; give the other tests theirs back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _record(msg: str, level: int = logging.INFO, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("kopf.objects", level, __file__, 1, msg, None, None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_json_one_object_per_line_with_k8s_ref() -> None:
+    ref = {"kind": "ConformanceProfile", "name": "prod"}
+    line = JsonFormatter().format(_record("hello\nworld", k8s_ref=ref, k8s_skip=False, settings=object()))
+    assert "\n" not in line
+    doc = json.loads(line)
+    assert doc["level"] == "INFO" and doc["logger"] == "kopf.objects" and doc["message"] == "hello\nworld"
+    assert doc["k8s_ref"] == ref
+    assert "k8s_skip" not in doc and "settings" not in doc
+    assert doc["ts"].endswith("Z")
+
+
+def test_plain_prefixes_object_name() -> None:
+    line = PlainFormatter().format(_record("done", k8s_ref={"name": "prod"}))
+    assert line.endswith("INFO    kopf.objects [prod] done")
+
+
+def test_timer_success_lines_dropped_but_failures_kept() -> None:
+    quiet = QuietTimerFilter("reconcile-timer")
+    assert not quiet.filter(_record("Timer 'reconcile-timer' succeeded."))
+    assert quiet.filter(_record("Timer 'reconcile-timer' failed", logging.ERROR))
+    assert quiet.filter(_record("Handler 'reconcile-create' succeeded."))
+
+
+def test_missing_kubeconfig_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--kubeconfig", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"aiconform: error: kubeconfig {tmp_path / 'absent'} does not exist"
+
+
+def test_port_in_use_is_reported(tmp_path: Path) -> None:
+    from aiconform.runner import _check_port_free
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(CliError, match=f"cannot serve liveness on 127.0.0.1:{port}"):
+            _check_port_free("127.0.0.1", port, "liveness")
