@@ -115,7 +115,8 @@ async def wait_established(kube: KubeClient, names: list[str], timeout: float) -
     while pending:
         for name in sorted(pending):
             got = await kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            conds = (got or {}).get("status", {}).get("conditions", [])
+            # A freshly created CRD has `status.conditions: null` for a moment.
+            conds = ((got or {}).get("status") or {}).get("conditions") or []
             if any(c["type"] == "Established" and c["status"] == "True" for c in conds):
                 pending.discard(name)
         if pending and loop.time() > deadline:
