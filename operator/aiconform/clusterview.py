@@ -1,0 +1,154 @@
+"""The operator's in-memory view of the cluster, fed by kopf watch events, read as a `Snapshot`.
+
+Every watched kind lands in one store keyed by (namespace, name); each change bumps a generation counter and
+wakes whoever waits for changes (the per-profile evaluators). No LIST polling: kopf keeps the watches alive
+and re-lists only when a watch is broken, as the API server requires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiconform.snapshot import Obj, Scrape, Snapshot
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A resource the checks read: where it lands in the Snapshot."""
+
+    group: str
+    version: str | None  # None: kopf takes the preferred version (custom resources of optional stacks)
+    plural: str
+    field: str  # Snapshot attribute, or "custom" for optional stacks
+
+    @property
+    def key(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+CORE: tuple[Watched, ...] = (
+    Watched("", "v1", "namespaces", "namespaces"),
+    Watched("", "v1", "nodes", "nodes"),
+    Watched("", "v1", "pods", "pods"),
+    Watched("", "v1", "services", "services"),
+    Watched("apps", "v1", "deployments", "deployments"),
+    Watched("apps", "v1", "daemonsets", "daemonsets"),
+    Watched("apiextensions.k8s.io", "v1", "customresourcedefinitions", "crds"),
+    Watched("apiregistration.k8s.io", "v1", "apiservices", "apiservices"),
+    Watched("resource.k8s.io", "v1", "resourceslices", "resource_slices"),
+    Watched("resource.k8s.io", "v1", "deviceclasses", "device_classes"),
+    Watched("autoscaling", "v2", "horizontalpodautoscalers", "hpas"),
+    Watched("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "validating_admission_policies"),
+    Watched(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        "validating_admission_policy_bindings",
+    ),
+    Watched("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "validating_webhooks"),
+)
+
+# Custom resources of optional stacks: watched once their CRD exists (kopf rescans CRDs as they come and go).
+CUSTOM: tuple[Watched, ...] = tuple(
+    Watched(group, None, plural, "custom")
+    for group, plural in (
+        ("kueue.x-k8s.io", "clusterqueues"),
+        ("kueue.x-k8s.io", "localqueues"),
+        ("kueue.x-k8s.io", "resourceflavors"),
+        ("gateway.networking.k8s.io", "gatewayclasses"),
+        ("gateway.networking.k8s.io", "gateways"),
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("inference.networking.k8s.io", "inferencepools"),
+        ("monitoring.coreos.com", "servicemonitors"),
+        ("monitoring.coreos.com", "podmonitors"),
+        ("monitoring.coreos.com", "prometheuses"),
+        ("keda.sh", "scaledobjects"),
+        ("karpenter.sh", "nodepools"),
+        ("ray.io", "rayclusters"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions"),
+        ("nvidia.com", "dynamographdeployments"),
+        ("scheduling.volcano.sh", "podgroups"),
+    )
+)
+ALL: tuple[Watched, ...] = CORE + CUSTOM
+
+
+def trim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep what checks read; drop managedFields and last-applied copies that only cost memory."""
+    out = {k: v for k, v in body.items() if k != "metadata"}
+    meta = dict(body.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if annotations and "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+        meta["annotations"] = {
+            k: v for k, v in annotations.items() if k != "kubectl.kubernetes.io/last-applied-configuration"
+        }
+    out["metadata"] = meta
+    return out
+
+
+class ClusterView:
+    """Objects by watched key, then by (namespace, name). Single event loop: no locking needed."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in ALL}
+        self._seen: set[str] = set()  # keys whose watch delivered at least one event (or were listed)
+        self.generation = 0
+        self._changed = asyncio.Event()
+        self.server_version: str | None = None
+        self.api_resources: frozenset[str] = frozenset()
+        self.scrapes: tuple[Scrape, ...] = ()
+
+    def apply_event(self, key: str, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        ident = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        store = self._objects.setdefault(key, {})
+        self._seen.add(key)
+        if event_type == "DELETED":
+            if store.pop(ident, None) is None:
+                return
+        else:
+            trimmed = trim(body)
+            if store.get(ident) == trimmed:
+                return  # e.g. a resync or a status heartbeat that changed nothing we keep
+            store[ident] = trimmed
+        self.touch()
+
+    def touch(self) -> None:
+        self.generation += 1
+        self._changed.set()
+
+    async def wait_changed(self, since: int, timeout: float) -> bool:
+        """Return True as soon as the generation moved past `since`, False after `timeout` seconds."""
+        if self.generation != since:
+            return True
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return self.generation != since
+        return True
+
+    def objects(self, key: str) -> tuple[Obj, ...]:
+        return tuple(self._objects.get(key, {}).values())
+
+    def snapshot(self) -> Snapshot:
+        fields: dict[str, tuple[Obj, ...]] = {w.field: self.objects(w.key) for w in CORE}
+        established = {c["metadata"]["name"] for c in fields["crds"] if _established(c)}
+        # An optional stack is "present" once its CRD is Established; before that the key is absent.
+        custom = {w.key: self.objects(w.key) for w in CUSTOM if w.key in established}
+        return Snapshot(
+            server_version=self.server_version,
+            api_resources=self.api_resources,
+            custom=custom,
+            scrapes=self.scrapes,
+            **fields,
+        )
+
+
+def _established(crd: Obj) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
