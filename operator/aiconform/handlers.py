@@ -49,7 +49,8 @@ from aiconform.status import (
 TIMER_TICK = 10.0
 TIMER_ID = "reconcile-timer"
 INVALID_SPEC_INTERVAL = 60.0  # an invalid spec has no interval; re-check at the default one
-VERSION_TIMEOUT = 10.0  # seconds for GET /version
+API_TIMEOUT = 10.0  # seconds for our own GET /version and /readyz
+READY_MAX_BACKOFF = 5.0  # seconds between /readyz attempts at most: start soon once the server is up
 _WARN_WHEN_FALSE = {CONDITION_READY, CONDITION_CONFORMANT}
 
 
@@ -95,7 +96,7 @@ def configure(kubeconfig: str | None, context: str | None = None) -> None:
 
 
 @kopf.on.login(id="aiconform-login")
-def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo | None:
+async def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo | None:
     paths = resolve_paths(options.kubeconfig)
     info: kopf.ConnectionInfo | None
     if paths:
@@ -108,8 +109,49 @@ def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kop
         info = kopf.login_with_service_account(settings=settings)
         if info is not None:
             logger.info("Logging in to %s with the pod's service account", info.server)
+    if info is not None:
+        await wait_until_ready(info, logger)
     _state.connection = info
     return info
+
+
+async def wait_until_ready(info: kopf.ConnectionInfo, logger: kopf.Logger) -> None:
+    """Hold the login until the API server is ready; every kopf API call waits for the login meanwhile.
+
+    kopf lists the served resources once at start and afterwards learns only of CRD *changes*: a server
+    that is still starting answers that listing without the CRDs it has not registered yet, and our
+    profiles would then never be watched. The liveness endpoint keeps answering while we wait.
+    """
+    for attempt in itertools.count(1):
+        problem = await _readiness_problem(info)
+        if problem is None:
+            return
+        delay = min(attempt, READY_MAX_BACKOFF)
+        logger.error("API server %s is not ready (%s); retrying in %.0fs", info.server, problem, delay)
+        await asyncio.sleep(delay)
+
+
+async def _readiness_problem(info: kopf.ConnectionInfo) -> str | None:
+    """Why GET /readyz says the server is not ready, or None (ready, or not allowed to tell: go ahead)."""
+    try:
+        async with _client(info) as client:
+            response = await client.get("/readyz")
+    except (httpx.HTTPError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if response.status_code in (200, 401, 403):
+        return None
+    return f"/readyz answered HTTP {response.status_code}"
+
+
+def _client(info: kopf.ConnectionInfo) -> httpx.AsyncClient:
+    """An HTTP client with the login's server and credentials (never logged; trust_env off: no proxies)."""
+    return httpx.AsyncClient(
+        base_url=info.server,
+        verify=info.as_ssl_context(),
+        headers=info.as_http_headers(),
+        timeout=API_TIMEOUT,
+        trust_env=False,
+    )
 
 
 @kopf.on.startup(id="aiconform-settings")
@@ -152,13 +194,7 @@ async def fetch_cluster_version(info: kopf.ConnectionInfo | None, logger: kopf.L
     if info is None:
         return None
     try:
-        async with httpx.AsyncClient(
-            base_url=info.server,
-            verify=info.as_ssl_context(),
-            headers=info.as_http_headers(),
-            timeout=VERSION_TIMEOUT,
-            trust_env=False,
-        ) as client:
+        async with _client(info) as client:
             response = await client.get("/version")
             response.raise_for_status()
             git_version = response.json().get("gitVersion")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import logging
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any, cast
 
 import kopf
@@ -152,3 +156,53 @@ def test_delete_forgets_metrics() -> None:
     handlers.forget("gone")
     text = generate_latest(metrics.REGISTRY).decode()
     assert 'profile="gone"' not in text
+
+
+class _FakeAPI(http.server.BaseHTTPRequestHandler):
+    """/readyz and /version as a kube-apiserver answers them; `readyz` is the status code to give."""
+
+    readyz = 500
+    seen_auth: list[str | None] = []
+
+    def do_GET(self) -> None:
+        type(self).seen_auth.append(self.headers.get("Authorization"))
+        code, body = (self.readyz, b"ok") if self.path == "/readyz" else (200, b'{"gitVersion": "v1.35.2-x"}')
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_api() -> Iterator[kopf.ConnectionInfo]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeAPI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield kopf.ConnectionInfo(server=f"http://127.0.0.1:{server.server_address[1]}", token="t0k")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_readiness_and_version(fake_api: kopf.ConnectionInfo) -> None:
+    _FakeAPI.readyz = 500
+    assert await handlers._readiness_problem(fake_api) == "/readyz answered HTTP 500"
+    for code in (200, 401, 403):  # ready, or not allowed to ask: go ahead either way
+        _FakeAPI.readyz = code
+        assert await handlers._readiness_problem(fake_api) is None
+    await handlers.wait_until_ready(fake_api, LOGGER)
+    assert await handlers.fetch_cluster_version(fake_api, LOGGER) == "v1.35.2-x"
+    assert set(_FakeAPI.seen_auth) == {"Bearer t0k"}
+
+
+async def test_unreachable_server() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        info = kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}")
+        assert "ConnectError" in (await handlers._readiness_problem(info) or "")
+        assert await handlers.fetch_cluster_version(info, LOGGER) is None
