@@ -132,6 +132,9 @@ class ClusterView:
             return self.generation != since
         return True
 
+    def size(self) -> int:
+        return sum(len(v) for v in self._objects.values())
+
     def objects(self, key: str) -> tuple[Obj, ...]:
         return tuple(self._objects.get(key, {}).values())
 

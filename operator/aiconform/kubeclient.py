@@ -99,20 +99,35 @@ def path_for(obj: Mapping[str, Any], *, name: str | None = None, namespace: str 
 class KubeClient:
     """Async client over one connection pool; use `async with KubeClient(creds) as kube:`."""
 
-    def __init__(self, creds: Credentials, *, concurrency: int = 32, user_agent: str = "aiconform-devcluster") -> None:
-        ctx = ssl.create_default_context(cafile=creds.ca_file)
-        if creds.cert_file and creds.key_file:
-            ctx.load_cert_chain(creds.cert_file, creds.key_file)
-        headers = {"User-Agent": user_agent}
-        if creds.token:
-            headers["Authorization"] = f"Bearer {creds.token}"
+    def __init__(
+        self,
+        creds: Credentials | None = None,
+        *,
+        concurrency: int = 32,
+        user_agent: str = "aiconform-devcluster",
+        server: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """From kubeconfig `creds`, or from parts (the operator passes what kopf's login produced)."""
+        all_headers = {"User-Agent": user_agent, **(headers or {})}
+        if creds is not None:
+            ssl_context = ssl.create_default_context(cafile=creds.ca_file)
+            if creds.cert_file and creds.key_file:
+                ssl_context.load_cert_chain(creds.cert_file, creds.key_file)
+            if creds.token:
+                all_headers["Authorization"] = f"Bearer {creds.token}"
+            server = creds.server
+        if server is None or ssl_context is None:
+            raise ValueError("KubeClient needs credentials or a server and an SSL context")
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._http = httpx.AsyncClient(
-            base_url=creds.server,
-            verify=ctx,
-            headers=headers,
+            base_url=server,
+            verify=ssl_context,
+            headers=all_headers,
             limits=limits,
             timeout=httpx.Timeout(60.0, connect=10.0),
+            trust_env=False,
         )
         self._sem = asyncio.Semaphore(concurrency)
 

@@ -59,22 +59,9 @@ class PlainFormatter(logging.Formatter):
         return line
 
 
-class QuietTimerFilter(logging.Filter):
-    """Drop kopf's "Timer '<id>' succeeded." lines: one per profile every tick says nothing at INFO."""
-
-    def __init__(self, timer_id: str) -> None:
-        super().__init__()
-        self._message = f"Timer {timer_id!r} succeeded."
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.INFO or record.getMessage() != self._message
-
-
-def setup_logging(fmt: str, verbose: bool, quiet_timer: str | None = None) -> None:
+def setup_logging(fmt: str, verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
-    if quiet_timer and not verbose:
-        handler.addFilter(QuietTimerFilter(quiet_timer))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -116,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: registering the kopf handlers is a side effect only `run` wants.
     from aiconform import handlers, metrics
 
-    setup_logging(args.log_format, args.verbose, quiet_timer=handlers.TIMER_ID)
+    setup_logging(args.log_format, args.verbose)
     _check_credentials(args.kubeconfig)
     _check_port_free(args.bind_address, args.liveness_port, "liveness")
 

@@ -1,7 +1,8 @@
 """Decide a profile's whole status from what the reconcile learned, pure (no clock, no I/O).
 
-Today no requirement check exists yet, so the status says exactly that: the spec was accepted and a checklist
-chosen, but conformance is `Unknown` and MUST/SHOULD counts are `?/N`. It never claims `Conformant=True`.
+Without an evaluation (nothing checked yet) the status says exactly that: conformance is `Unknown` and the
+MUST/SHOULD counts are `?/N`. With one it carries a condition per requirement, the `requirements` list in
+checklist vocabulary, the counts, and `Conformant` — `True` only when every MUST is met.
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ from aiconform import catalog
 from aiconform.catalog import Resolution
 from aiconform.conditions import Condition, Status, conditions_equal_ignoring_time, set_condition
 from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY
+from aiconform.evaluate import Evaluation
+from aiconform.verdict import condition_status as verdict_condition
 
 REASON_RECONCILED = "Reconciled"
 REASON_INVALID_SPEC = "InvalidSpec"
 REASON_NOT_EVALUATED = "NotEvaluated"
+REASON_EVALUATED = "Evaluated"
+REASON_ALL_MUSTS_MET = "AllMustsMet"
+REASON_MUSTS_NOT_MET = "MustsNotMet"
+REASON_MUSTS_UNPROVEN = "MustsUnproven"
 
 # Top-level status keys this module decides; anything else under status (if ever) is left alone.
-OWNED_KEYS: tuple[str, ...] = ("observedGeneration", "kubernetesVersion", "summary", "conditions")
+OWNED_KEYS: tuple[str, ...] = ("observedGeneration", "kubernetesVersion", "summary", "conditions", "requirements")
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,77 @@ def _counts(version: str) -> tuple[int, int]:
 
 
 def _conditions(
-    old: Any, generation: int, now: str, ready: tuple[Status, str, str], conformant: tuple[Status, str, str]
+    old: Any,
+    generation: int,
+    now: str,
+    ready: tuple[Status, str, str],
+    conformant: tuple[Status, str, str],
+    per_requirement: Iterable[tuple[str, Status, str, str]] = (),
 ) -> list[Condition]:
     existing = old if isinstance(old, list) else []
     conds = set_condition(existing, CONDITION_READY, *ready, generation, now)
-    return set_condition(conds, CONDITION_CONFORMANT, *conformant, generation, now)
+    conds = set_condition(conds, CONDITION_CONFORMANT, *conformant, generation, now)
+    wanted = {CONDITION_READY, CONDITION_CONFORMANT}
+    for type_, status, reason, message in per_requirement:
+        conds = set_condition(conds, type_, status, reason, message, generation, now)
+        wanted.add(type_)
+    # A requirement that left the checklist (e.g. a version switch) loses its condition.
+    return [c for c in conds if c["type"] in wanted]
+
+
+def _names(ids: list[str], limit: int = 6) -> str:
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def _from_evaluation(evaluation: Evaluation) -> tuple[dict[str, Any], tuple[Status, str, str], list[Any], list[Any]]:
+    """Summary counts, the Conformant condition, per-requirement conditions and the requirements list."""
+    levels = {r.id: r for r in catalog.requirements_for(evaluation.version)}
+    per_req: list[tuple[str, Status, str, str]] = []
+    results: list[dict[str, Any]] = []
+    failed: list[str] = []
+    unproven: list[str] = []
+    for v in evaluation.verdicts:
+        req = levels[v.requirement]
+        cstatus = verdict_condition(v)
+        per_req.append((v.requirement, cstatus, v.reason, f"{v.status}: {v.message}"))
+        results.append(
+            {
+                "id": v.requirement,
+                "category": req.category,
+                "level": req.level,
+                "status": v.status,
+                "reason": v.reason,
+                "message": v.message,
+                "evidence": list(v.evidence),
+                "declared": v.declared,
+            }
+        )
+        if req.level == "MUST" and cstatus == "False":
+            failed.append(v.requirement)
+        elif req.level == "MUST" and cstatus == "Unknown":
+            unproven.append(v.requirement)
+    summary = {
+        "mustMet": f"{evaluation.must_met}/{evaluation.must_total}",
+        "shouldMet": f"{evaluation.should_met}/{evaluation.should_total}",
+    }
+    conformant: tuple[Status, str, str]
+    if evaluation.conformant:
+        conformant = (
+            "True",
+            REASON_ALL_MUSTS_MET,
+            f"all {evaluation.must_total} MUST requirements of checklist {evaluation.version} are met",
+        )
+    elif failed:
+        conformant = ("False", REASON_MUSTS_NOT_MET, f"MUST requirements not met: {_names(failed)}")
+    else:
+        conformant = (
+            "Unknown",
+            REASON_MUSTS_UNPROVEN,
+            f"MUST requirements not proven by the API (see their conditions): {_names(unproven)}",
+        )
+    summary["conformant"] = conformant[0]
+    return summary, conformant, per_req, results
 
 
 def build_status(
@@ -67,6 +140,7 @@ def build_status(
     resolution: Resolution | None,
     generation: int,
     now: str,
+    evaluation: Evaluation | None = None,
 ) -> dict[str, Any]:
     """The status to hold for this generation; keys are OWNED_KEYS (kubernetesVersion only once resolved).
 
@@ -77,6 +151,8 @@ def build_status(
     summary: dict[str, Any] = {"conformant": "Unknown", "mustMet": "?/?", "shouldMet": "?/?"}
     ready: tuple[Status, str, str]
     conformant: tuple[Status, str, str]
+    per_req: list[Any] = []
+    results: list[Any] | None = None
     if isinstance(spec, SpecError):
         ready = ("False", REASON_INVALID_SPEC, spec.message)
         conformant = ("Unknown", REASON_NOT_EVALUATED, "not evaluated: the spec is invalid")
@@ -91,21 +167,28 @@ def build_status(
             version = resolution.version
             must, should = _counts(version)
             summary |= {"kubernetesVersion": version, "mustMet": f"?/{must}", "shouldMet": f"?/{should}"}
-            ready = (
-                "True",
-                REASON_RECONCILED,
-                f"spec valid; {resolution.message}: {must} MUST and {should} SHOULD requirements, none checked yet",
-            )
-            conformant = (
-                "Unknown",
-                REASON_NOT_EVALUATED,
-                f"no requirement checks are implemented yet; conformance to checklist {version} is not evaluated",
-            )
+            if evaluation is None:
+                ready = (
+                    "True",
+                    REASON_RECONCILED,
+                    f"spec valid; {resolution.message}: {must} MUST and {should} SHOULD requirements, not yet checked",
+                )
+                conformant = ("Unknown", REASON_NOT_EVALUATED, f"checklist {version} is not evaluated yet")
+            else:
+                counts, conformant, per_req, results = _from_evaluation(evaluation)
+                summary |= counts
+                ready = (
+                    "True",
+                    REASON_EVALUATED,
+                    f"spec valid; {resolution.message}: {len(evaluation.verdicts)} requirements evaluated",
+                )
     out: dict[str, Any] = {"observedGeneration": generation}
     if "kubernetesVersion" in summary:
         out["kubernetesVersion"] = summary["kubernetesVersion"]
     out["summary"] = summary
-    out["conditions"] = _conditions(old_conditions, generation, now, ready, conformant)
+    out["conditions"] = _conditions(old_conditions, generation, now, ready, conformant, per_req)
+    if results is not None:
+        out["requirements"] = results
     return out
 
 

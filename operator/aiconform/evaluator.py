@@ -1,0 +1,232 @@
+"""Continuous evaluation: watches feed the ClusterView; one daemon per profile re-evaluates it whenever something
+it reads changes (debounced) and on the profile's interval, and writes status only when it changed.
+
+This is the single writer of profile status. Watches are kopf's (`on.event`, no LIST polling); the API is
+called directly only for discovery (when CRDs change), the status patch, and DCGM exporter scrapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from aiconform import catalog, collect, metrics
+from aiconform.clusterview import ALL, ClusterView, Watched
+from aiconform.conditions import flips, utc_now
+from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, PLURAL, VERSION
+from aiconform.evaluate import Evaluation, evaluate
+from aiconform.kubeclient import KubeApiError, KubeClient
+from aiconform.models import ProfileSpec, ValidationError, validate_profile
+from aiconform.status import (
+    SpecError,
+    SpecFacts,
+    build_status,
+    condition_status,
+    format_validation_errors,
+    status_patch,
+)
+from aiconform.verdict import condition_status as verdict_condition
+
+DEBOUNCE = 0.2  # seconds: coalesce a burst of watch events into one evaluation
+SCRAPE_EVERY = 5.0  # seconds: DCGM exporters are scraped at most this often
+SCRAPE_TIMEOUT = 3.0
+_WARN_WHEN_FALSE = {CONDITION_READY, CONDITION_CONFORMANT}
+_METRIC_VALUE = {"True": 1.0, "False": 0.0, "Unknown": -1.0}
+
+VIEW = ClusterView()
+
+
+@dataclass
+class _Runtime:
+    connection: kopf.ConnectionInfo | None = None
+    last_written: dict[str, dict[str, Any]] = field(default_factory=dict)  # by profile uid
+    last_scrape: float = 0.0
+    discovery_generation: int = -1  # crd_changes when discovery last ran
+    crd_changes: int = 0
+    profiles: set[str] = field(default_factory=set)  # uids with a running daemon
+    last_evaluation: str | None = None
+
+
+runtime = _Runtime()
+
+
+def client() -> KubeClient:
+    info = runtime.connection
+    if info is None or info.server is None:
+        raise RuntimeError("not logged in")
+    return KubeClient(
+        server=info.server,
+        ssl_context=info.as_ssl_context(),
+        headers=info.as_http_headers(),
+        concurrency=8,
+        user_agent="aiconform-operator",
+    )
+
+
+# --- watches ------------------------------------------------------------------------------------------------
+
+
+def _on_event(watched: Watched) -> Callable[..., Coroutine[Any, Any, None]]:
+    async def handler(event: kopf.RawEvent, **_: Any) -> None:
+        VIEW.apply_event(watched.key, event.get("type"), event["object"])
+        if watched.field == "crds":
+            runtime.crd_changes += 1  # served resources may have changed: rediscover before evaluating
+
+    return handler
+
+
+def register_watches() -> None:
+    for w in ALL:
+        kwargs: dict[str, Any] = {"group": w.group, "plural": w.plural}
+        if w.version:
+            kwargs["version"] = w.version
+        kopf.on.event(**kwargs, id=f"view-{w.key}")(_on_event(w))
+
+
+async def refresh_discovery(logger: kopf.Logger) -> None:
+    """/version and the served resources; rerun only when CRDs changed since the last time."""
+    if runtime.discovery_generation == runtime.crd_changes and VIEW.server_version:
+        return
+    marker = runtime.crd_changes
+    try:
+        async with client() as kube:
+            version = await kube.version()
+            VIEW.server_version = version.get("gitVersion")
+            VIEW.api_resources = await collect.discover(kube)
+        runtime.discovery_generation = marker
+    except (KubeApiError, collect.CollectError, OSError, RuntimeError) as exc:
+        logger.warning("Discovery failed, retrying at the next evaluation: %s", exc)
+
+
+async def refresh_scrapes(logger: kopf.Logger) -> None:
+    if time.monotonic() - runtime.last_scrape < SCRAPE_EVERY:
+        return
+    runtime.last_scrape = time.monotonic()
+    scrapes = await collect.scrape_exporters(VIEW.objects("pods"), SCRAPE_TIMEOUT)
+    if scrapes != VIEW.scrapes:
+        VIEW.scrapes = scrapes
+        logger.debug("DCGM scrapes changed: %d targets", len(scrapes))
+
+
+# --- one evaluation -----------------------------------------------------------------------------------------
+
+
+def read_profile(body: kopf.Body) -> ProfileSpec | SpecError:
+    # Validated here too, not only by the CRD: a CRD from an older release, or a spec written before a rule
+    # existed, must give a clear InvalidSpec rather than a crash.
+    doc = {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {"name": body.metadata.name},
+        "spec": body.get("spec"),
+    }
+    try:
+        return validate_profile(doc).spec
+    except ValidationError as exc:
+        return SpecError(format_validation_errors(exc.errors()))
+
+
+def decide(body: kopf.Body, old: dict[str, Any], now: str) -> tuple[dict[str, Any], Evaluation | None]:
+    """Pure given VIEW: the status this profile should have now."""
+    spec = read_profile(body)
+    generation = int(body.metadata.get("generation") or 0)
+    if isinstance(spec, SpecError):
+        return build_status(old, spec, None, generation, now), None
+    facts = SpecFacts(spec.kubernetes_version, spec.mode, float(spec.evaluation_interval_seconds))
+    resolution = catalog.resolve_version(spec.kubernetes_version, VIEW.server_version)
+    evaluation = None
+    if resolution.ok and resolution.version is not None:
+        evaluation = evaluate(VIEW.snapshot(), spec, resolution.version)
+    return build_status(old, facts, resolution, generation, now, evaluation), evaluation
+
+
+async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
+    started = time.monotonic()
+    uid = str(body.metadata.uid)
+    name = body.metadata.name or ""
+    try:
+        await refresh_discovery(logger)
+        await refresh_scrapes(logger)
+        # Our own last write is newer than the daemon's live body until the watch delivers it back.
+        old = runtime.last_written.get(uid) or dict(body.get("status") or {})
+        new, evaluation = decide(body, old, utc_now())
+        diff = status_patch(old, new)
+        if diff:
+            async with client() as kube:
+                await kube.request(
+                    "PATCH",
+                    f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}/status",
+                    body={"status": diff},
+                    content_type="application/merge-patch+json",
+                )
+            runtime.last_written[uid] = {**old, **new}
+            _post_flips(body, old, new)
+            logger.info("Status updated: %s", _summary_line(new))
+        _publish_metrics(name, new, evaluation)
+    except Exception:
+        metrics.RECONCILE_ERRORS.inc()
+        logger.exception("Evaluation failed; retrying at the next change or interval")
+    finally:
+        metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
+        runtime.last_evaluation = utc_now()
+
+
+def _post_flips(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
+    by_type = {c["type"]: c for c in new.get("conditions", [])}
+    for type_, before, after in flips(old.get("conditions"), new.get("conditions")):
+        cond = by_type[type_]
+        message = f"{type_} {before or 'unset'} -> {after}: {cond['message']}"[:1000]
+        if after == "False" and (type_ in _WARN_WHEN_FALSE or before is not None):
+            kopf.warn(body, reason=cond["reason"], message=message)
+        else:
+            kopf.info(body, reason=cond["reason"], message=message)
+
+
+def _publish_metrics(name: str, status: dict[str, Any], evaluation: Evaluation | None) -> None:
+    metrics.PROFILE_READY.labels(name).set(1 if condition_status(status, CONDITION_READY) == "True" else 0)
+    if evaluation is None:
+        metrics.set_requirements(name, {})
+        return
+    levels = {r.id: r.level for r in catalog.requirements_for(evaluation.version)}
+    metrics.set_requirements(
+        name, {(v.requirement, levels[v.requirement]): _METRIC_VALUE[verdict_condition(v)] for v in evaluation.verdicts}
+    )
+
+
+def _summary_line(status: dict[str, Any]) -> str:
+    s = status.get("summary", {})
+    return f"conformant={s.get('conformant')} MUST {s.get('mustMet')} SHOULD {s.get('shouldMet')}"
+
+
+def interval_of(body: kopf.Body) -> float:
+    spec = body.get("spec") or {}
+    try:
+        return max(10.0, float(spec.get("evaluationIntervalSeconds", 60)))
+    except (TypeError, ValueError):
+        return 60.0
+
+
+async def run_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
+    """Evaluate now, then again on any watched change (debounced) or when the interval has passed."""
+    runtime.profiles.add(str(body.metadata.uid))
+    while not stopped:
+        since = VIEW.generation
+        generation = body.metadata.get("generation")
+        await evaluate_once(body, logger)
+        deadline = time.monotonic() + interval_of(body)
+        while not stopped and time.monotonic() < deadline:
+            # The daemon's body is kopf's live view: a spec edit shows up as a new generation.
+            changed = await VIEW.wait_changed(since, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            if changed or body.metadata.get("generation") != generation:
+                await asyncio.sleep(DEBOUNCE)
+                break
+
+
+def forget(uid: str) -> None:
+    runtime.last_written.pop(uid, None)
+    runtime.profiles.discard(uid)
