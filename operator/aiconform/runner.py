@@ -59,9 +59,25 @@ class PlainFormatter(logging.Formatter):
         return line
 
 
+class QuietWatchFilter(logging.Filter):
+    """Drop kopf's "Handler 'view-…' succeeded." lines: one per watch event of every pod and node says nothing."""
+
+    def __init__(self, handler_prefix: str) -> None:
+        super().__init__()
+        self._prefix = f"Handler '{handler_prefix}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not (message.startswith(self._prefix) and message.endswith("succeeded."))
+
+
 def setup_logging(fmt: str, verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
+    if not verbose:
+        handler.addFilter(QuietWatchFilter("view-"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiconform.cli import CliError, main
-from aiconform.runner import JsonFormatter, PlainFormatter
+from aiconform.runner import JsonFormatter, PlainFormatter, QuietWatchFilter
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +44,13 @@ def test_json_one_object_per_line_with_k8s_ref() -> None:
 def test_plain_prefixes_object_name() -> None:
     line = PlainFormatter().format(_record("done", k8s_ref={"name": "prod"}))
     assert line.endswith("INFO    kopf.objects [prod] done")
+
+
+def test_watch_success_lines_dropped_but_failures_kept() -> None:
+    quiet = QuietWatchFilter("view-")
+    assert not quiet.filter(_record("Handler 'view-pods' succeeded."))
+    assert quiet.filter(_record("Handler 'view-pods' failed with an exception.", logging.ERROR))
+    assert quiet.filter(_record("Handler 'evaluate' succeeded."))
 
 
 def test_missing_kubeconfig_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
