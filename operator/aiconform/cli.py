@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -47,12 +48,91 @@ def _add_dev_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     crds.add_argument("sets", help="comma list: kueue,keda,gateway-api,servicemonitor (or 'all')")
 
 
+EXIT_CODES_EPILOG = """exit codes:
+  0  conformant under --fail-on (must: every MUST met; should: every SHOULD met as well)
+  1  a requirement failed
+  2  could not run: bad flags, kubeconfig, profile or metadata, API server unreachable, unknown version"""
+
+EXPORT_EPILOG = """Metadata comes from --metadata (a YAML mapping, or an earlier PRODUCT.yaml) and the flags;
+flags win. Every field of the checklist template is required except --repo-url; kubernetesVersion is the
+evaluated checklist. An existing output file is never overwritten without --force.
+
+exit codes:
+  0  PRODUCT.yaml written (whatever the verdicts: review it before submitting)
+  2  could not run: missing metadata (one line per field), bad flags, kubeconfig or profile, API unreachable"""
+
+
+def _kubernetes_version(value: str) -> str:
+    """`auto` or `v1.NN`; whether the catalog knows the version is checked when the command runs."""
+    if not re.fullmatch(r"auto|v1\.\d+", value):
+        raise argparse.ArgumentTypeError(f"{value!r}: want 'auto' or a version like v1.35")
+    return value
+
+
+def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+    p.add_argument(
+        "--kubernetes-version",
+        type=_kubernetes_version,
+        metavar="auto|v1.NN",
+        help="checklist version to evaluate (default: the profile's, else auto = follow the cluster's /version)",
+    )
+    p.add_argument("--profile", metavar="FILE", help="ConformanceProfile manifest (or its spec) to evaluate with")
+    p.add_argument("--no-scrape", action="store_true", help="do not scrape the DCGM exporter pods' /metrics")
+
+
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check",
+        help="evaluate the cluster once and print the verdicts",
+        description="Evaluate the current cluster against the AI conformance checklist once, read-only.",
+        epilog=EXIT_CODES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_cluster_flags(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json", "junit", "product-yaml"],
+        default="table",
+        help="output format (default table; product-yaml is a draft with metadata placeholders)",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=["must", "should"],
+        default="must",
+        help="levels that fail the run: must (default) or should (MUSTs and SHOULDs)",
+    )
+    p.add_argument("--output-file", metavar="FILE", help="write the output to FILE instead of stdout")
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from aiconform.report.product_yaml import ALL_METADATA_KEYS, flag_for
+
+    p = sub.add_parser(
+        "export",
+        help="evaluate the cluster and write the CNCF submission file (PRODUCT.yaml)",
+        description="Evaluate the cluster and write PRODUCT.yaml in the checklist template's exact shape.",
+        epilog=EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_cluster_flags(p)
+    p.add_argument("--metadata", metavar="FILE", help="YAML with the metadata fields (camelCase or snake_case)")
+    for key in ALL_METADATA_KEYS:
+        if key != "kubernetesVersion":
+            p.add_argument(flag_for(key), metavar="VALUE", help=f"metadata {key}")
+    p.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiconform", description=__doc__)
     parser.add_argument("--version", action="version", version=f"aiconform {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
     _add_dev_cluster(sub)
+    _add_check(sub)
+    _add_export(sub)
     crd = sub.add_parser("crd", help="print the ConformanceProfile CRD generated from the models")
     crd.set_defaults(command="crd")
     return parser
@@ -69,6 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from aiconform.devcluster.cli import dev_cluster
 
             return dev_cluster(args)
+        if args.command == "check":
+            from aiconform.checkcmd import run_check
+
+            return run_check(args)
+        if args.command == "export":
+            from aiconform.checkcmd import run_export
+
+            return run_export(args)
         if args.command == "crd":
             from aiconform.crdgen import render_crd_yaml
 
