@@ -62,6 +62,7 @@ CUSTOM: tuple[Watched, ...] = tuple(
         ("gateway.networking.k8s.io", "gateways"),
         ("gateway.networking.k8s.io", "httproutes"),
         ("inference.networking.k8s.io", "inferencepools"),
+        ("inference.networking.x-k8s.io", "inferencepools"),  # the pre-GA name of the same resource
         ("monitoring.coreos.com", "servicemonitors"),
         ("monitoring.coreos.com", "podmonitors"),
         ("monitoring.coreos.com", "prometheuses"),
