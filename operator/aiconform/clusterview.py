@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 from aiconform.snapshot import Obj, Scrape, Snapshot
 
 
@@ -22,7 +23,7 @@ class Watched:
     group: str
     version: str | None  # None: kopf takes the preferred version (custom resources of optional stacks)
     plural: str
-    field: str  # Snapshot attribute, or "custom" for optional stacks
+    field: str  # Snapshot attribute, "custom" for optional stacks, "managed" for kinds only we write
 
     @property
     def key(self) -> str:
@@ -74,14 +75,23 @@ CUSTOM: tuple[Watched, ...] = tuple(
         ("scheduling.volcano.sh", "podgroups"),
     )
 )
-ALL: tuple[Watched, ...] = CORE + CUSTOM
+# Kinds the checks do not read but the components write: only objects carrying our managed-by label are kept
+# (a cluster's ConfigMaps are many and none of our business), so drift on them wakes the profile's daemon.
+MANAGED: tuple[Watched, ...] = (
+    Watched("", "v1", "serviceaccounts", "managed"),
+    Watched("", "v1", "configmaps", "managed"),
+    Watched("", "v1", "resourcequotas", "managed"),
+    Watched("networking.k8s.io", "v1", "networkpolicies", "managed"),
+)
+ALL: tuple[Watched, ...] = CORE + CUSTOM + MANAGED
 
 
 def trim(body: Mapping[str, Any]) -> dict[str, Any]:
     """Keep what checks read; drop managedFields and last-applied copies that only cost memory."""
     out = {k: v for k, v in body.items() if k != "metadata"}
     meta = dict(body.get("metadata") or {})
-    meta.pop("managedFields", None)
+    if body.get("kind") != "Namespace":  # for namespaces it tells which labels our field manager owns
+        meta.pop("managedFields", None)
     annotations = meta.get("annotations")
     if annotations and "kubectl.kubernetes.io/last-applied-configuration" in annotations:
         meta["annotations"] = {
@@ -103,12 +113,15 @@ class ClusterView:
         self.api_resources: frozenset[str] = frozenset()
         self.scrapes: tuple[Scrape, ...] = ()
 
-    def apply_event(self, key: str, event_type: str | None, body: Mapping[str, Any]) -> None:
+    def apply_event(
+        self, key: str, event_type: str | None, body: Mapping[str, Any], *, managed_only: bool = False
+    ) -> None:
         meta = body.get("metadata") or {}
         ident = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         store = self._objects.setdefault(key, {})
         self._seen.add(key)
-        if event_type == "DELETED":
+        ours = (meta.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE
+        if event_type == "DELETED" or (managed_only and not ours):
             if store.pop(ident, None) is None:
                 return
         else:
@@ -138,6 +151,16 @@ class ClusterView:
 
     def objects(self, key: str) -> tuple[Obj, ...]:
         return tuple(self._objects.get(key, {}).values())
+
+    def managed(self, profile: str) -> dict[tuple[str, str, str, str], Obj]:
+        """Every watched object labelled as made by `profile`, by (apiVersion, kind, namespace, name)."""
+        out: dict[tuple[str, str, str, str], Obj] = {}
+        for store in self._objects.values():
+            for (namespace, name), obj in store.items():
+                labels = (obj.get("metadata") or {}).get("labels") or {}
+                if labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE and labels.get(LABEL_PROFILE) == profile:
+                    out[(str(obj.get("apiVersion")), str(obj.get("kind")), namespace, name)] = obj
+        return out
 
     def snapshot(self) -> Snapshot:
         fields: dict[str, tuple[Obj, ...]] = {w.field: self.objects(w.key) for w in CORE}

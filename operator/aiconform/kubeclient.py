@@ -34,6 +34,22 @@ _KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
+    # What the operator manages (components/):
+    ("v1", "Service"): ("services", True),
+    ("v1", "ResourceQuota"): ("resourcequotas", True),
+    ("apps/v1", "DaemonSet"): ("daemonsets", True),
+    ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): ("validatingadmissionpolicies", False),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): (
+        "validatingadmissionpolicybindings",
+        False,
+    ),
+    ("kueue.x-k8s.io/v1beta2", "ResourceFlavor"): ("resourceflavors", False),
+    ("kueue.x-k8s.io/v1beta2", "ClusterQueue"): ("clusterqueues", False),
+    ("kueue.x-k8s.io/v1beta2", "LocalQueue"): ("localqueues", True),
+    ("keda.sh/v1alpha1", "ScaledObject"): ("scaledobjects", True),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): ("servicemonitors", True),
+    ("aiconform.io/v1alpha1", "ConformanceProfile"): ("conformanceprofiles", False),
 }
 
 
@@ -77,6 +93,11 @@ def load_credentials(kubeconfig: Path) -> Credentials:
         key_file=path_or_data(user, "client-key"),
         token=user.get("token"),
     )
+
+
+def kind_info(api_version: str, kind: str) -> tuple[str, bool] | None:
+    """(plural, namespaced) of a kind this client knows, else None."""
+    return _KINDS.get((api_version, kind))
 
 
 def path_for(obj: Mapping[str, Any], *, name: str | None = None, namespace: str | None = None) -> str:
@@ -193,8 +214,16 @@ class KubeClient:
                 return items
             params = {"limit": "500", "continue": token}
 
-    async def delete(self, obj: Mapping[str, Any]) -> bool:
-        return await self.request("DELETE", path_for(obj), ok_missing=True) is not None
+    async def create(self, obj: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
+        """POST: fails with 409 when the name is taken, which is how a foreign object is never overwritten."""
+        out = await self.request("POST", path_for(obj, name=""), body=obj, params={"fieldManager": field_manager})
+        assert out is not None
+        return out
+
+    async def delete(self, obj: Mapping[str, Any], *, uid: str | None = None) -> bool:
+        """DELETE; with `uid`, only that very object (a same-named successor is left alone)."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}} if uid else None
+        return await self.request("DELETE", path_for(obj), body=body, ok_missing=True) is not None
 
     async def version(self) -> dict[str, Any]:
         out = await self.request("GET", "/version")

@@ -36,6 +36,35 @@ REQUIREMENT_STATUS = Gauge(
     registry=REGISTRY,
 )
 
+DRIFT_REPAIRS = Counter(
+    "aiconform_drift_repairs",
+    "Managed objects put back after someone edited or deleted them, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+MANAGED_OBJECTS = Gauge(
+    "aiconform_managed_objects",
+    "Objects aiconform manages, by profile and kind.",
+    ["profile", "kind"],
+    registry=REGISTRY,
+)
+_managed_kinds: dict[str, set[str]] = {}
+
+
+def set_managed(profile: str, objects: Mapping[tuple[str, str, str, str], object]) -> None:
+    """Publish per-kind counts of `objects` (keyed by (apiVersion, kind, namespace, name)) for `profile`."""
+    counts: dict[str, int] = {}
+    for _, kind, _, _ in objects:
+        counts[kind] = counts.get(kind, 0) + 1
+    with _lock:
+        for kind in _managed_kinds.get(profile, set()) - set(counts):
+            with contextlib.suppress(KeyError):
+                MANAGED_OBJECTS.remove(profile, kind)
+        for kind, n in counts.items():
+            MANAGED_OBJECTS.labels(profile, kind).set(n)
+        _managed_kinds[profile] = set(counts)
+
+
 # Which (requirement, level) series each profile has, so a checklist switch drops the stale ones.
 _series: dict[str, set[tuple[str, str]]] = {}
 _lock = threading.Lock()
@@ -55,6 +84,7 @@ def set_requirements(profile: str, values: Mapping[tuple[str, str], float]) -> N
 def forget_profile(profile: str) -> None:
     """Drop every series of a deleted profile (a gauge left behind would keep alerting)."""
     set_requirements(profile, {})
+    set_managed(profile, {})
     with _lock, contextlib.suppress(KeyError):  # older prometheus_client raise on unknown labels
         _series.pop(profile, None)
         PROFILE_READY.remove(profile)

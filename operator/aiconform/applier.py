@@ -1,0 +1,190 @@
+"""From desired objects to the cluster: decide (pure) what to create, update, prune, and what clashes; then do
+it (thin I/O) with our field manager — or, in Audit mode, only say what would be done.
+
+Ownership rules, the product's promise of never losing data:
+- We only ever update or delete objects that carry our managed-by label *and* this profile's label.
+- A new object is created with POST, never with server-side apply: POST fails on a taken name, so an object a
+  user made is never adopted or overwritten. The clash is reported instead (status and an Event).
+- Updates are server-side apply with force: on our own objects that takes back fields someone edited (drift).
+- Deletes carry the object's uid as a precondition: a same-named successor made by someone else survives.
+- Field patches (labels on namespaces we do not own) are server-side applied without force: if a user owns a
+  field we want, the API server refuses and we report it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiconform.constants import FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.kubeclient import KubeApiError, KubeClient
+
+Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" when cluster-scoped), name
+Op = Literal["create", "update", "delete", "label"]
+
+
+def key_of(obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta["name"]))
+
+
+def describe(key: Key) -> str:
+    _, kind, namespace, name = key
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+@dataclass(frozen=True)
+class Action:
+    op: Op
+    component: str
+    obj: Mapping[str, Any]
+    uid: str | None = None  # for deletes: only this very object
+
+    @property
+    def key(self) -> Key:
+        return key_of(self.obj)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    component: str
+    key: Key
+    reason: str
+
+    def message(self) -> str:
+        return f"{describe(self.key)} {self.reason}; left untouched"
+
+
+def is_subset(want: Any, have: Any) -> bool:
+    """Does `have` already hold every field of `want`? (The server adds defaults; those do not count.)"""
+    if isinstance(want, Mapping):
+        # An empty value we ask for may come back omitted (e.g. `selector: {}`): that is not drift.
+        return isinstance(have, Mapping) and all(
+            is_subset(v, have[k]) if k in have else v in ({}, [], None, "") for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(is_subset(w, h) for w, h in zip(want, have, strict=True))
+        )
+    if isinstance(want, bool) or isinstance(have, bool):
+        return want is have
+    if isinstance(want, int | float) and isinstance(have, int | float):
+        return float(want) == float(have)
+    return bool(want == have) or str(want) == str(have)
+
+
+def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What we compare: everything but the server's bookkeeping."""
+    meta = obj.get("metadata") or {}
+    kept = {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta}
+    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": kept}
+
+
+@dataclass(frozen=True)
+class Decision:
+    actions: tuple[Action, ...]
+    conflicts: tuple[Conflict, ...]
+    managed: Mapping[str, int]  # component → objects it has in the cluster (desired and present)
+
+
+def decide(
+    desired: Mapping[str, Iterable[Mapping[str, Any]]],
+    field_patches: Mapping[str, Iterable[Mapping[str, Any]]],
+    existing: Mapping[Key, Mapping[str, Any]],
+    foreign: Mapping[Key, str],
+    namespaces: Mapping[str, Mapping[str, Any]],
+) -> Decision:
+    """Pure. `existing`: our objects for this profile (by key); `foreign`: keys known to be taken by someone
+    else, with why; `namespaces`: namespace objects by name (for label field patches)."""
+    actions: list[Action] = []
+    conflicts: list[Conflict] = []
+    managed: dict[str, int] = {}
+    wanted: set[Key] = set()
+    for component, objs in desired.items():
+        managed.setdefault(component, 0)
+        for obj in objs:
+            key = key_of(obj)
+            wanted.add(key)
+            if key in foreign:
+                conflicts.append(Conflict(component, key, foreign[key]))
+                continue
+            have = existing.get(key)
+            if have is None:
+                actions.append(Action("create", component, obj))
+                continue
+            managed[component] += 1
+            if not is_subset(_content(obj), _content(have)):
+                actions.append(Action("update", component, obj))
+    for key, have in sorted(existing.items()):
+        if key not in wanted:
+            labels = (have.get("metadata") or {}).get("labels") or {}
+            component = labels.get("app.kubernetes.io/component", "unknown")
+            actions.append(Action("delete", component, have, uid=(have.get("metadata") or {}).get("uid")))
+    for component, patches in field_patches.items():
+        for patch in patches:
+            name = patch["metadata"]["name"]
+            ns = namespaces.get(name)
+            if ns is None:
+                continue  # the namespace went away meanwhile
+            want = patch["metadata"].get("labels") or {}
+            have_labels = (ns.get("metadata") or {}).get("labels") or {}
+            if any(have_labels.get(k) != v for k, v in want.items()):
+                actions.append(Action("label", component, patch))
+    # Namespaces first: objects inside a namespace we create need it to exist.
+    order = {"Namespace": 0}
+    actions.sort(key=lambda a: (a.op == "delete", order.get(a.key[1], 1)))
+    return Decision(tuple(actions), tuple(conflicts), managed)
+
+
+def audit_summary(actions: Iterable[Action], limit: int = 5) -> dict[str, list[str]]:
+    """For Audit mode and status: what would be (or was) created, updated, deleted and labelled, by op."""
+    out: dict[str, list[str]] = {}
+    for action in actions:
+        out.setdefault(action.op, []).append(describe(action.key))
+    return {
+        op: names[:limit] + ([f"and {len(names) - limit} more"] if len(names) > limit else [])
+        for op, names in out.items()
+    }
+
+
+@dataclass
+class Outcome:
+    done: list[Action] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (component, what went wrong)
+
+
+async def execute(kube: KubeClient, actions: Iterable[Action]) -> Outcome:
+    """Carry the actions out one by one; a clash found at write time becomes a Conflict, not an error."""
+    out = Outcome()
+    for action in actions:
+        try:
+            if action.op == "create":
+                await kube.create(action.obj, field_manager=FIELD_MANAGER)
+            elif action.op == "update":
+                await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=True)
+            elif action.op == "delete":
+                await kube.delete(action.obj, uid=action.uid)
+            else:
+                await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=False)
+            out.done.append(action)
+        except KubeApiError as exc:
+            if action.op == "create" and exc.status == 409:
+                out.conflicts.append(Conflict(action.component, action.key, "exists and is not managed by aiconform"))
+            elif action.op == "label" and exc.status == 409:
+                out.conflicts.append(
+                    Conflict(action.component, action.key, f"has labels owned by someone else ({exc})")
+                )
+            elif action.op == "delete" and exc.status == 409:
+                pass  # the uid precondition failed: someone replaced it; not ours to delete
+            else:
+                out.errors.append((action.component, f"{action.op} {describe(action.key)}: {exc}"))
+    return out
+
+
+def is_ours(obj: Mapping[str, Any], profile: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE and labels.get(LABEL_PROFILE) == profile
