@@ -17,9 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from aiconform.components import KINDS
 from aiconform.constants import FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 from aiconform.kubeclient import KubeApiError, KubeClient
 
+KIND_ORDER = [k.kind for k in KINDS]
 Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" when cluster-scoped), name
 Op = Literal["create", "update", "delete", "label"]
 
@@ -133,9 +135,14 @@ def decide(
             have_labels = (ns.get("metadata") or {}).get("labels") or {}
             if any(have_labels.get(k) != v for k, v in want.items()):
                 actions.append(Action("label", component, patch))
-    # Namespaces first: objects inside a namespace we create need it to exist.
-    order = {"Namespace": 0}
-    actions.sort(key=lambda a: (a.op == "delete", order.get(a.key[1], 1)))
+    # Namespaces first (objects inside one need it), then the components' kind order; deletes last, reversed.
+    order = {kind: i for i, kind in enumerate(["Namespace", *KIND_ORDER])}
+
+    def rank(a: Action) -> tuple[bool, int]:
+        i = order.get(a.key[1], len(order))
+        return (a.op == "delete", -i if a.op == "delete" else i)
+
+    actions.sort(key=rank)
     return Decision(tuple(actions), tuple(conflicts), managed)
 
 

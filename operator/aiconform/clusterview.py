@@ -82,6 +82,8 @@ MANAGED: tuple[Watched, ...] = (
     Watched("", "v1", "configmaps", "managed"),
     Watched("", "v1", "resourcequotas", "managed"),
     Watched("networking.k8s.io", "v1", "networkpolicies", "managed"),
+    Watched("rbac.authorization.k8s.io", "v1", "clusterroles", "managed"),
+    Watched("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "managed"),
 )
 ALL: tuple[Watched, ...] = CORE + CUSTOM + MANAGED
 

@@ -15,13 +15,14 @@ from typing import Any
 
 import kopf
 
-from aiconform import catalog, collect, metrics
+from aiconform import catalog, collect, metrics, reconciler
 from aiconform.clusterview import ALL, ClusterView, Watched
 from aiconform.conditions import flips, utc_now
 from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, PLURAL, VERSION
 from aiconform.evaluate import Evaluation, evaluate
 from aiconform.kubeclient import KubeApiError, KubeClient
 from aiconform.models import ProfileSpec, ValidationError, validate_profile
+from aiconform.reconciler import reconcile_components
 from aiconform.status import (
     SpecError,
     SpecFacts,
@@ -73,7 +74,7 @@ def client() -> KubeClient:
 
 def _on_event(watched: Watched) -> Callable[..., Coroutine[Any, Any, None]]:
     async def handler(event: kopf.RawEvent, **_: Any) -> None:
-        VIEW.apply_event(watched.key, event.get("type"), event["object"])
+        VIEW.apply_event(watched.key, event.get("type"), event["object"], managed_only=watched.field == "managed")
         if watched.field == "crds":
             runtime.crd_changes += 1  # served resources may have changed: rediscover before evaluating
 
@@ -131,7 +132,9 @@ def read_profile(body: kopf.Body) -> ProfileSpec | SpecError:
         return SpecError(format_validation_errors(exc.errors()))
 
 
-def decide(body: kopf.Body, old: dict[str, Any], now: str) -> tuple[dict[str, Any], Evaluation | None]:
+def decide(
+    body: kopf.Body, old: dict[str, Any], now: str, components: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Evaluation | None]:
     """Pure given VIEW: the status this profile should have now."""
     spec = read_profile(body)
     generation = int(body.metadata.get("generation") or 0)
@@ -142,7 +145,7 @@ def decide(body: kopf.Body, old: dict[str, Any], now: str) -> tuple[dict[str, An
     evaluation = None
     if resolution.ok and resolution.version is not None:
         evaluation = evaluate(VIEW.snapshot(), spec, resolution.version)
-    return build_status(old, facts, resolution, generation, now, evaluation), evaluation
+    return build_status(old, facts, resolution, generation, now, evaluation, components), evaluation
 
 
 async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
@@ -152,9 +155,10 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
     try:
         await refresh_discovery(logger)
         await refresh_scrapes(logger)
+        components = await _reconcile_components(body, logger)
         # Our own last write is newer than the daemon's live body until the watch delivers it back.
         old = runtime.last_written.get(uid) or dict(body.get("status") or {})
-        new, evaluation = decide(body, old, utc_now())
+        new, evaluation = decide(body, old, utc_now(), components)
         diff = status_patch(old, new)
         if diff:
             async with client() as kube:
@@ -174,6 +178,17 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
     finally:
         metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
         runtime.last_evaluation = utc_now()
+
+
+async def _reconcile_components(body: kopf.Body, logger: kopf.Logger) -> dict[str, Any] | None:
+    spec = read_profile(body)
+    if isinstance(spec, SpecError) or body.metadata.get("deletionTimestamp"):
+        return None
+    existing = VIEW.managed(body.metadata.name or "")
+    if spec.mode == "Audit":
+        return await reconcile_components(body, spec, VIEW.snapshot(), existing, None, logger)
+    async with client() as kube:
+        return await reconcile_components(body, spec, VIEW.snapshot(), existing, kube, logger)
 
 
 def _post_flips(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -227,6 +242,19 @@ async def run_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.
                 break
 
 
+async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
+    spec = read_profile(body)
+    # An unreadable spec gets the choice that loses nothing: leave the objects in place.
+    policy = spec.deletion_policy if isinstance(spec, ProfileSpec) else "Orphan"
+    existing = VIEW.managed(body.metadata.name or "")
+    async with client() as kube:
+        errors = await reconciler.cleanup(body, policy, existing, VIEW.snapshot(), kube, logger)
+    if errors:
+        raise kopf.TemporaryError(f"cleanup incomplete: {'; '.join(errors[:3])}", delay=10)
+    forget(str(body.metadata.uid))
+
+
 def forget(uid: str) -> None:
+    reconciler.forget(uid)
     runtime.last_written.pop(uid, None)
     runtime.profiles.discard(uid)

@@ -159,8 +159,8 @@ async def evaluate_profile(body: kopf.Body, stopped: kopf.DaemonStopped, logger:
     await evaluator.run_daemon(body, stopped, logger)
 
 
-@kopf.on.delete(*_RESOURCE, optional=True, id="forget")
-def on_delete(body: kopf.Body, **_: Any) -> None:
-    # optional=True: adds no finalizer of its own; only drops in-memory state and metric series.
-    evaluator.forget(str(body.metadata.uid))
+@kopf.on.delete(*_RESOURCE, id="cleanup")
+async def on_delete(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+    """Runs after the daemon stopped; the finalizer is removed when this returns without raising."""
+    await evaluator.cleanup(body, logger)
     metrics.forget_profile(body.metadata.name or "")

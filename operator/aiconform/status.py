@@ -27,7 +27,14 @@ REASON_MUSTS_NOT_MET = "MustsNotMet"
 REASON_MUSTS_UNPROVEN = "MustsUnproven"
 
 # Top-level status keys this module decides; anything else under status (if ever) is left alone.
-OWNED_KEYS: tuple[str, ...] = ("observedGeneration", "kubernetesVersion", "summary", "conditions", "requirements")
+OWNED_KEYS: tuple[str, ...] = (
+    "observedGeneration",
+    "kubernetesVersion",
+    "summary",
+    "conditions",
+    "requirements",
+    "components",
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ def build_status(
     generation: int,
     now: str,
     evaluation: Evaluation | None = None,
+    components: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The status to hold for this generation; keys are OWNED_KEYS (kubernetesVersion only once resolved).
 
@@ -189,6 +197,8 @@ def build_status(
     out["conditions"] = _conditions(old_conditions, generation, now, ready, conformant, per_req)
     if results is not None:
         out["requirements"] = results
+    if components is not None:
+        out["components"] = dict(components)
     return out
 
 

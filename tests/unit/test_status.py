@@ -29,7 +29,7 @@ def _cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def test_valid_spec_ready_but_not_conformant() -> None:
     status = build_status(None, VALID, resolve_version("auto", "v1.36.3"), 4, T0)
-    assert set(status) == set(OWNED_KEYS) - {"requirements"}  # no evaluation, no requirements list
+    assert set(status) == set(OWNED_KEYS) - {"requirements", "components"}  # nothing evaluated or reconciled
     assert status["observedGeneration"] == 4
     assert status["kubernetesVersion"] == "v1.36"
     assert status["summary"] == {

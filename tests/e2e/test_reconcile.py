@@ -1,0 +1,309 @@
+"""The AI stack reconciled on the real API server: objects accepted by the real schemas, admission policies that
+really reject, drift repaired within 2 s, clashes reported and untouched, Audit writes nothing, pruning."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import Cluster, Operator
+
+from aiconform.devcluster import upstream
+from aiconform.kubeclient import KubeClient, load_credentials
+
+pytestmark = pytest.mark.e2e
+REPAIR_BUDGET = 2.0  # seconds, from the issue
+
+
+def _run(cluster: Cluster, fn: Any) -> Any:
+    async def go() -> Any:
+        async with KubeClient(load_credentials(Path(cluster.kubeconfig))) as kube:
+            return await fn(kube)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def stack_crds(cluster: Cluster) -> None:
+    _run(cluster, lambda kube: upstream.install(kube, ["kueue", "keda", "servicemonitor"]))
+
+
+class Stack:
+    """A profile with every component on, over tenant namespaces selected by a label unique to the test."""
+
+    def __init__(self, cluster: Cluster, mode: str = "Enforce") -> None:
+        self.cluster = cluster
+        self.id = uuid.uuid4().hex[:6]
+        self.name = f"e2e-stack-{self.id}"
+        self.selector = {"e2e-stack": self.id}
+        self.namespaces: list[str] = []
+        self.spec: dict[str, Any] = {
+            "mode": mode,
+            "evaluationIntervalSeconds": 10,
+            "tenants": {"namespaceSelector": {"matchLabels": self.selector}},
+            "components": {
+                "dra": {"enabled": True, "denyAdminAccess": True},
+                "kueue": {"enabled": True, "clusterQueue": f"e2e-{self.id}"},
+                "keda": {"enabled": True},
+                "dcgmExporter": {"enabled": True, "namespace": f"e2e-dcgm-{self.id}"},
+                "quotas": {"enabled": True, "gpusPerTenant": 2},
+                "networkPolicies": {"enabled": True},
+                "seccomp": {"enabled": True, "enforcement": "Deny"},
+            },
+        }
+
+    def tenant(self, selected: bool = True) -> str:
+        ns = f"e2e-t-{self.id}-{len(self.namespaces)}"
+        self.cluster.kubectl("create", "namespace", ns)
+        if selected:
+            self.cluster.kubectl("label", "namespace", ns, f"e2e-stack={self.id}")
+        self.namespaces.append(ns)
+        return ns
+
+    def apply(self) -> None:
+        doc = {
+            "apiVersion": "aiconform.io/v1alpha1",
+            "kind": "ConformanceProfile",
+            "metadata": {"name": self.name},
+            "spec": self.spec,
+        }
+        self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.cluster.get_json("cprof", self.name).get("status") or {})
+
+    def component(self, name: str) -> dict[str, Any]:
+        return dict(self.status().get("components", {}).get(name) or {})
+
+    def wait_component(self, name: str, states: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
+        return dict(
+            self.cluster.wait_for(
+                f"{name} in {states}",
+                lambda: (c := self.component(name)) and c.get("state") in states and c,
+                timeout=timeout,
+            )
+        )
+
+    def owned(self, kind: str, *ns: str) -> list[dict[str, Any]]:
+        args = ["-A"] if not ns else ["-n", ns[0]]
+        return list(self.cluster.get_json(kind, *args, "-l", f"aiconform.io/profile={self.name}")["items"])
+
+    def close(self) -> None:
+        self.cluster.kubectl("delete", "cprof", self.name, "--timeout=60s", check=False)
+        for ns in self.namespaces:
+            self.cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@pytest.fixture
+def stack(cluster: Cluster, operator: Operator, stack_crds: None) -> Iterator[Stack]:
+    s = Stack(cluster)
+    yield s
+    s.close()
+
+
+def _ready_stack(stack: Stack) -> tuple[str, str]:
+    a, b = stack.tenant(), stack.tenant()
+    stack.apply()
+    for comp in ("quotas", "networkPolicies", "kueue", "seccomp", "dra"):
+        stack.wait_component(comp, ("Ready",))
+    return a, b
+
+
+def test_stack_is_created_and_accepted_by_real_schemas(cluster: Cluster, stack: Stack) -> None:
+    a, b = _ready_stack(stack)
+    for ns in (a, b):
+        assert stack.owned("resourcequotas", ns), f"quota in {ns}"
+        assert len(stack.owned("networkpolicies", ns)) >= 3
+        assert stack.owned("localqueues.kueue.x-k8s.io", ns)
+    assert stack.owned("clusterqueues.kueue.x-k8s.io")
+    assert stack.owned("resourceflavors.kueue.x-k8s.io")
+    assert stack.owned("validatingadmissionpolicies.admissionregistration.k8s.io")
+    assert stack.owned("deviceclasses.resource.k8s.io")
+    stack.wait_component("dcgmExporter", ("Ready",))
+    assert stack.owned("daemonsets", f"e2e-dcgm-{stack.id}")
+    for obj in stack.owned("networkpolicies", a):
+        meta = obj["metadata"]
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "aiconform"
+        assert meta["ownerReferences"][0]["kind"] == "ConformanceProfile"
+        assert any(m["manager"] == "aiconform" for m in meta["managedFields"])
+
+
+def test_admission_policies_really_reject(cluster: Cluster, stack: Stack) -> None:
+    a, _ = _ready_stack(stack)
+    no_seccomp = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "plain", "namespace": a},
+        "spec": {"containers": [{"name": "c", "image": "example.invalid/x"}]},
+    }
+
+    def rejected(doc: dict[str, Any]) -> str | None:
+        out = cluster.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
+        return out.stderr if out.returncode != 0 else None
+
+    err = cluster.wait_for("seccomp policy active", lambda: rejected(no_seccomp), timeout=15)
+    assert "seccomp" in err.lower()
+
+    claim = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": "admin", "namespace": a},
+        "spec": {
+            "devices": {
+                "requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com", "adminAccess": True}}]
+            }
+        },
+    }
+    err = cluster.wait_for("adminAccess policy active", lambda: rejected(claim), timeout=15)
+    assert "adminaccess" in err.lower()
+
+    greedy = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "greedy", "namespace": a},
+        "spec": {
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {"name": "c", "image": "example.invalid/x", "resources": {"limits": {"nvidia.com/gpu": "3"}}}
+            ],
+        },
+    }
+    err = cluster.wait_for("GPU quota enforced", lambda: rejected(greedy), timeout=15)
+    assert "exceeded quota" in err
+
+
+@pytest.mark.parametrize("kind", ["networkpolicies", "resourcequotas", "localqueues.kueue.x-k8s.io"])
+def test_deleted_managed_object_is_repaired_within_2s(cluster: Cluster, stack: Stack, kind: str) -> None:
+    a, _ = _ready_stack(stack)
+    victim = stack.owned(kind, a)[0]
+    name = victim["metadata"]["name"]
+    cluster.kubectl("delete", kind, "-n", a, name, "--wait=true")
+    started = time.monotonic()
+
+    def back() -> bool:
+        out = cluster.kubectl("get", kind, "-n", a, name, "-o", "json", check=False)
+        return out.returncode == 0 and json.loads(out.stdout)["metadata"]["uid"] != victim["metadata"]["uid"]
+
+    cluster.wait_for(f"{kind}/{name} re-created", back, timeout=10, interval=0.05)
+    took = time.monotonic() - started
+    print(f"{kind} repaired in {took:.2f}s")
+    assert took < REPAIR_BUDGET
+
+
+def test_edited_quota_is_repaired_within_2s(cluster: Cluster, stack: Stack) -> None:
+    a, _ = _ready_stack(stack)
+    quota = stack.owned("resourcequotas", a)[0]
+    name = quota["metadata"]["name"]
+    key = "requests.nvidia.com/gpu"
+    cluster.kubectl(
+        "patch", "resourcequota", "-n", a, name, "--type=merge", "-p", json.dumps({"spec": {"hard": {key: "64"}}})
+    )
+    started = time.monotonic()
+    cluster.wait_for(
+        "quota back to 2",
+        lambda: cluster.get_json("resourcequota", "-n", a, name)["spec"]["hard"][key] == "2",
+        timeout=10,
+        interval=0.05,
+    )
+    took = time.monotonic() - started
+    print(f"quota edit repaired in {took:.2f}s")
+    assert took < REPAIR_BUDGET
+
+
+def test_users_object_with_clashing_name_is_untouched_and_reported(cluster: Cluster, stack: Stack) -> None:
+    _ready_stack(stack)
+    ns = stack.tenant(selected=False)
+    users = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "aiconform-default-deny", "namespace": ns, "labels": {"team": "mine"}},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(users))
+    before = cluster.get_json("networkpolicy", "-n", ns, "aiconform-default-deny")
+    cluster.kubectl("label", "namespace", ns, f"e2e-stack={stack.id}")
+    comp = stack.wait_component("networkPolicies", ("Conflict",))
+    assert any(ns in c for c in comp["conflicts"]), comp
+    after = cluster.get_json("networkpolicy", "-n", ns, "aiconform-default-deny")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert "app.kubernetes.io/managed-by" not in after["metadata"]["labels"]
+
+    def warned() -> bool:
+        events = cluster.get_json("events", "-A", "--field-selector", f"involvedObject.name={stack.name}")["items"]
+        return any(e["reason"] == "NameConflict" and ns in e["message"] for e in events)
+
+    cluster.wait_for("NameConflict Event", warned, timeout=15)
+
+
+def test_selecting_and_deselecting_a_namespace_adds_and_prunes(cluster: Cluster, stack: Stack) -> None:
+    _ready_stack(stack)
+    ns = stack.tenant(selected=False)
+    assert not stack.owned("networkpolicies", ns)
+    cluster.kubectl("label", "namespace", ns, f"e2e-stack={stack.id}")
+    cluster.wait_for("policies added", lambda: len(stack.owned("networkpolicies", ns)) >= 3, timeout=15)
+    cluster.wait_for("quota added", lambda: stack.owned("resourcequotas", ns), timeout=15)
+    cluster.kubectl("label", "namespace", ns, "e2e-stack-")
+    cluster.wait_for("policies pruned", lambda: not stack.owned("networkpolicies", ns), timeout=15)
+    cluster.wait_for("quota pruned", lambda: not stack.owned("resourcequotas", ns), timeout=15)
+    labels = cluster.get_json("namespace", ns)["metadata"].get("labels", {})
+    assert "pod-security.kubernetes.io/enforce" not in labels, "our Pod Security label released"
+
+
+INFERENCE = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {ns}, labels: {{aiconform.io/inference: "true"}}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      securityContext: {{seccompProfile: {{type: RuntimeDefault}}}}
+      containers: [{{name: vllm, image: example.invalid/vllm:1}}]
+"""
+
+
+def test_inference_deployment_gets_and_loses_its_scaledobject(cluster: Cluster, stack: Stack) -> None:
+    a, _ = _ready_stack(stack)
+    cluster.kubectl("apply", "-f", "-", input=INFERENCE.format(name="llm", ns=a))
+    so = cluster.wait_for("ScaledObject", lambda: stack.owned("scaledobjects.keda.sh", a), timeout=15)[0]
+    assert so["spec"]["scaleTargetRef"]["name"] == "llm"
+    assert so["spec"]["triggers"][0]["type"] == "prometheus"
+    cluster.kubectl("delete", "deployment", "-n", a, "llm")
+    cluster.wait_for("ScaledObject removed", lambda: not stack.owned("scaledobjects.keda.sh", a), timeout=15)
+
+
+def test_audit_mode_writes_nothing(cluster: Cluster, operator: Operator, stack_crds: None) -> None:
+    stack = Stack(cluster, mode="Audit")
+    try:
+        ns = stack.tenant()
+        before = cluster.get_json("namespace", ns)["metadata"]["resourceVersion"]
+        stack.apply()
+        comp = stack.wait_component("quotas", ("Drifted",))
+        assert "would create" in comp["message"]
+        for kind in ("resourcequotas", "networkpolicies", "localqueues.kueue.x-k8s.io"):
+            assert not stack.owned(kind, ns)
+        for kind in ("validatingadmissionpolicies.admissionregistration.k8s.io", "clusterqueues.kueue.x-k8s.io"):
+            assert not stack.owned(kind)
+        assert cluster.get_json("namespace", ns)["metadata"]["resourceVersion"] == before
+    finally:
+        stack.close()
+
+
+def test_deleting_the_profile_removes_what_it_made(cluster: Cluster, stack: Stack) -> None:
+    a, _ = _ready_stack(stack)
+    assert stack.owned("networkpolicies", a)
+    cluster.kubectl("delete", "cprof", stack.name, "--timeout=60s")
+    cluster.wait_for(
+        "managed objects gone",
+        lambda: not stack.owned("networkpolicies", a) and not stack.owned("clusterqueues.kueue.x-k8s.io"),
+        timeout=30,
+    )
