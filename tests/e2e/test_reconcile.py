@@ -93,7 +93,8 @@ class Stack:
 
     def owned(self, kind: str, *ns: str) -> list[dict[str, Any]]:
         args = ["-A"] if not ns else ["-n", ns[0]]
-        return list(self.cluster.get_json(kind, *args, "-l", f"aiconform.io/profile={self.name}")["items"])
+        sel = f"aiconform.io/profile={self.name}"
+        return list(self.cluster.get_json(kind, *args, "-l", sel, "--show-managed-fields")["items"])
 
     def close(self) -> None:
         self.cluster.kubectl("delete", "cprof", self.name, "--timeout=60s", check=False)
@@ -169,9 +170,15 @@ def test_admission_policies_really_reject(cluster: Cluster, stack: Stack) -> Non
         "kind": "Pod",
         "metadata": {"name": "greedy", "namespace": a},
         "spec": {
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            # Restricted Pod Security and seccomp satisfied: only the quota can say no.
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": True},
             "containers": [
-                {"name": "c", "image": "example.invalid/x", "resources": {"limits": {"nvidia.com/gpu": "3"}}}
+                {
+                    "name": "c",
+                    "image": "example.invalid/x",
+                    "resources": {"limits": {"nvidia.com/gpu": "3"}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
             ],
         },
     }
