@@ -131,54 +131,70 @@ def crd(cluster: Cluster) -> str:
 
 @dataclass
 class Operator:
-    proc: subprocess.Popen[bytes]
+    """The operator as its own process. Fault tests may SIGKILL it and `start()` it again on the same ports."""
+
+    cmd: list[str]
     liveness: str
     metrics: str
     log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def start(self, cluster: Cluster) -> None:
+        with self.log.open("ab") as sink:
+            self.proc = subprocess.Popen(self.cmd, stdout=sink, stderr=subprocess.STDOUT)
+        self.starts += 1
+        cluster.wait_for("operator liveness", self.healthy, timeout=60)
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"operator exited with {self.proc.returncode}: {self.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(self.liveness, timeout=2) as resp:  # loopback only
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, exactly like an OOM kill or a node loss."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     live, met = _free_port(), _free_port()
+    cmd = [
+        *AICONFORM,
+        "run",
+        "--kubeconfig",
+        cluster.kubeconfig,
+        "--bind-address",
+        "127.0.0.1",
+        "--liveness-port",
+        str(live),
+        "--metrics-port",
+        str(met),
+    ]
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                *AICONFORM,
-                "run",
-                "--kubeconfig",
-                cluster.kubeconfig,
-                "--bind-address",
-                "127.0.0.1",
-                "--liveness-port",
-                str(live),
-                "--metrics-port",
-                str(met),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    op = Operator(proc, f"http://127.0.0.1:{live}/healthz", f"http://127.0.0.1:{met}/metrics", log)
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"operator exited with {proc.returncode}: {op.log_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(op.liveness, timeout=2) as resp:
-                return bool(resp.status == 200)
-        except OSError:
-            return False
-
-    cluster.wait_for("operator liveness", healthy, timeout=60)
+    op = Operator(cmd, f"http://127.0.0.1:{live}/healthz", f"http://127.0.0.1:{met}/metrics", log)
+    op.start(cluster)
     try:
         yield op
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        op.stop()

@@ -107,7 +107,7 @@ def test_unknown_checklist_version_is_a_condition_not_a_crash(cluster: Cluster, 
         assert ready is not None and ready["status"] == "False"
         assert ready["reason"] == "UnknownChecklistVersion"
         assert "v1.20" in ready["message"]
-        assert operator.proc.poll() is None, "operator still running"
+        assert operator.proc is not None and operator.proc.poll() is None, "operator still running"
     finally:
         cluster.kubectl("delete", "cprof", "e2e-old", "--timeout=30s", check=False)
 
