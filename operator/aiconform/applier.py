@@ -13,6 +13,7 @@ Ownership rules, the product's promise of never losing data:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -165,31 +166,41 @@ class Outcome:
 
 
 async def execute(kube: KubeClient, actions: Iterable[Action]) -> Outcome:
-    """Carry the actions out one by one; a clash found at write time becomes a Conflict, not an error."""
+    """Carry the actions out; a clash found at write time becomes a Conflict, not an error.
+
+    Concurrent within a phase (the client bounds requests in flight), phases in order: namespaces before what
+    lives in them, then everything else, then deletes — so a burst of thousands of objects is not serialized.
+    """
     out = Outcome()
+    phases: dict[int, list[Action]] = {}
     for action in actions:
-        try:
-            if action.op == "create":
-                await kube.create(action.obj, field_manager=FIELD_MANAGER)
-            elif action.op == "update":
-                await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=True)
-            elif action.op == "delete":
-                await kube.delete(action.obj, uid=action.uid)
-            else:
-                await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=False)
-            out.done.append(action)
-        except KubeApiError as exc:
-            if action.op == "create" and exc.status == 409:
-                out.conflicts.append(Conflict(action.component, action.key, "exists and is not managed by aiconform"))
-            elif action.op == "label" and exc.status == 409:
-                out.conflicts.append(
-                    Conflict(action.component, action.key, f"has labels owned by someone else ({exc})")
-                )
-            elif action.op == "delete" and exc.status == 409:
-                pass  # the uid precondition failed: someone replaced it; not ours to delete
-            else:
-                out.errors.append((action.component, f"{action.op} {describe(action.key)}: {exc}"))
+        phase = 2 if action.op == "delete" else 0 if action.key[1] == "Namespace" else 1
+        phases.setdefault(phase, []).append(action)
+    for phase in sorted(phases):
+        await asyncio.gather(*(_one(kube, action, out) for action in phases[phase]))
     return out
+
+
+async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
+    try:
+        if action.op == "create":
+            await kube.create(action.obj, field_manager=FIELD_MANAGER)
+        elif action.op == "update":
+            await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=True)
+        elif action.op == "delete":
+            await kube.delete(action.obj, uid=action.uid)
+        else:
+            await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=False)
+        out.done.append(action)
+    except KubeApiError as exc:
+        if action.op == "create" and exc.status == 409:
+            out.conflicts.append(Conflict(action.component, action.key, "exists and is not managed by aiconform"))
+        elif action.op == "label" and exc.status == 409:
+            out.conflicts.append(Conflict(action.component, action.key, f"has labels owned by someone else ({exc})"))
+        elif action.op == "delete" and exc.status == 409:
+            pass  # the uid precondition failed: someone replaced it; not ours to delete
+        else:
+            out.errors.append((action.component, f"{action.op} {describe(action.key)}: {exc}"))
 
 
 def is_ours(obj: Mapping[str, Any], profile: str) -> bool:

@@ -64,7 +64,7 @@ def client() -> KubeClient:
         server=info.server,
         ssl_context=info.as_ssl_context(),
         headers=info.as_http_headers(),
-        concurrency=8,
+        concurrency=32,
         user_agent="aiconform-operator",
     )
 
