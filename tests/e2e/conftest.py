@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_CLUSTER = "e2e"
@@ -176,21 +177,62 @@ class Operator:
             self.proc.wait()
 
 
+OPERATOR_NAMESPACE = "aiconform-system"
+OPERATOR_RELEASE = "aiconform"
+
+
+def token_kubeconfig(cluster: Cluster, token: str, path: Path, namespace: str | None = None) -> Path:
+    """A kubeconfig for the same API server that authenticates with a ServiceAccount token."""
+    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    ctx = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
+    entry = next(c for c in admin["clusters"] if c["name"] == ctx["cluster"])
+    context: dict[str, str] = {"cluster": entry["name"], "user": "operator"}
+    if namespace:
+        context["namespace"] = namespace  # where kopf posts Events, as in the pod's own namespace
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [entry],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": context}],
+        "current-context": "operator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
 @pytest.fixture(scope="session")
-def operator(cluster: Cluster, crd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+def operator_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Least privilege, proven: the operator runs under the Helm chart's ServiceAccount and ClusterRole, exactly
+    as installed, never as an admin. AICONFORM_E2E_ADMIN=1 runs it with the admin kubeconfig instead (debugging)."""
+    if os.environ.get("AICONFORM_E2E_ADMIN") == "1":
+        return cluster.kubeconfig
+    from aiconform.devcluster.tools import ensure_helm
+
+    chart = ROOT / "deploy" / "helm" / "aiconform"
+    args = ["template", OPERATOR_RELEASE, str(chart), "--namespace", OPERATOR_NAMESPACE, "--set", "installCRDs=false"]
+    rendered = subprocess.run(
+        [str(ensure_helm()), *args], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    kinds = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+    rbac = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in kinds]
+    cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    manifest = yaml.safe_dump_all(rbac)
+    cluster.kubectl("apply", "--server-side", "--field-manager=aiconform-e2e", "-f", "-", input=manifest)
+    sa = next(d for d in rbac if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    token = cluster.kubectl("create", "token", sa, "-n", OPERATOR_NAMESPACE, "--duration=6h").stdout.strip()
+    path = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
+    return str(token_kubeconfig(cluster, token, path, OPERATOR_NAMESPACE))
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crd: str, operator_kubeconfig: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
     live, met = _free_port(), _free_port()
-    cmd = [
-        *AICONFORM,
-        "run",
-        "--kubeconfig",
-        cluster.kubeconfig,
-        "--bind-address",
-        "127.0.0.1",
-        "--liveness-port",
-        str(live),
-        "--metrics-port",
-        str(met),
-    ]
+    cmd = [*AICONFORM, "run", "--kubeconfig", operator_kubeconfig, "--bind-address", "127.0.0.1"]
+    cmd += ["--liveness-port", str(live), "--metrics-port", str(met)]
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     op = Operator(cmd, f"http://127.0.0.1:{live}/healthz", f"http://127.0.0.1:{met}/metrics", log)
     op.start(cluster)

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, Cluster
+from conftest import ROOT, Cluster, token_kubeconfig
 
 from aiconform import clusterview
+from aiconform.components import KINDS
 from aiconform.constants import CRD_NAME
 
 pytestmark = pytest.mark.e2e
@@ -277,25 +278,8 @@ def test_api_server_accepts_every_object(
 # --- the ClusterRole, in force ------------------------------------------------------------------------------
 
 
-def _token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
-    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    ctx = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
-    entry = next(c for c in admin["clusters"] if c["name"] == ctx["cluster"])
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [entry],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": entry["name"], "user": "operator"}}],
-        "current-context": "operator",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
 @pytest.fixture(scope="module")
-def operator_kubeconfig(
+def chart_kubeconfig(
     cluster: Cluster, namespace: str, helm: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
     """The chart's ServiceAccount, ClusterRole and ClusterRoleBinding created for real (under a release name of
@@ -311,7 +295,7 @@ def operator_kubeconfig(
     try:
         sa = next(o for o in rbac if o["kind"] == "ServiceAccount")["metadata"]["name"]
         token = cluster.kubectl("create", "token", sa, "-n", namespace, "--duration=10m").stdout.strip()
-        yield _token_kubeconfig(cluster, token, tmp_path_factory.mktemp("rbac") / "kubeconfig")
+        yield token_kubeconfig(cluster, token, tmp_path_factory.mktemp("rbac") / "kubeconfig")
     finally:
         cluster.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", input=manifest, check=False)
 
@@ -350,18 +334,24 @@ def allowed(cluster: Cluster, kubeconfig: Path, asks: list[Ask]) -> dict[Ask, bo
     return {ask: bool(item["status"].get("allowed")) for ask, item in zip(asks, items, strict=True)}
 
 
-def test_service_account_can_do_what_the_operator_does(cluster: Cluster, operator_kubeconfig: Path) -> None:
+def test_service_account_can_do_what_the_operator_does(cluster: Cluster, chart_kubeconfig: Path) -> None:
     wanted: list[Ask] = [(verb, w.group, w.plural, "", "") for w in clusterview.ALL for verb in sorted(READ)]
     wanted += [(verb, "aiconform.io", "conformanceprofiles", "", "") for verb in ("get", "list", "watch", "patch")]
     wanted += [(verb, "aiconform.io", "conformanceprofiles", "status", "") for verb in ("get", "patch", "update")]
     wanted += [
         (verb, group, "events", "", "default") for group in ("", "events.k8s.io") for verb in ("create", "patch")
     ]
-    denied = [ask for ask, ok in allowed(cluster, operator_kubeconfig, wanted).items() if not ok]
+    wanted += [
+        (verb, k.api_version.rpartition("/")[0], k.plural, "", "")
+        for k in KINDS
+        if k.plural not in ("clusterroles", "clusterrolebindings")
+        for verb in ("create", "patch", "delete")
+    ]
+    denied = [ask for ask, ok in allowed(cluster, chart_kubeconfig, wanted).items() if not ok]
     assert not denied
 
 
-def test_service_account_can_do_nothing_else(cluster: Cluster, operator_kubeconfig: Path) -> None:
+def test_service_account_can_do_nothing_else(cluster: Cluster, chart_kubeconfig: Path) -> None:
     unwanted: list[Ask] = [
         ("get", "", "secrets", "", ""),
         ("list", "", "secrets", "", ""),
@@ -377,16 +367,16 @@ def test_service_account_can_do_nothing_else(cluster: Cluster, operator_kubeconf
         ("impersonate", "", "serviceaccounts", "", ""),
         ("delete", "apiextensions.k8s.io", "customresourcedefinitions", "", ""),
     ]
-    granted = [ask for ask, ok in allowed(cluster, operator_kubeconfig, unwanted).items() if ok]
+    granted = [ask for ask, ok in allowed(cluster, chart_kubeconfig, unwanted).items() if ok]
     assert not granted
 
 
-def test_service_account_reads_discovery_and_version(cluster: Cluster, operator_kubeconfig: Path) -> None:
+def test_service_account_reads_discovery_and_version(cluster: Cluster, chart_kubeconfig: Path) -> None:
     """What kopf and the evaluator read outside RBAC rules: the default system:discovery role covers it."""
     for path in ("/version", "/api", "/apis", "/readyz"):
-        cmd = [str(cluster.bin_dir / "kubectl"), f"--kubeconfig={operator_kubeconfig}", "get", "--raw", path]
+        cmd = [str(cluster.bin_dir / "kubectl"), f"--kubeconfig={chart_kubeconfig}", "get", "--raw", path]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         assert out.returncode == 0, f"{path}: {out.stderr}"
     # And a real list with the token (authentication, not only authorization).
-    cmd = [str(cluster.bin_dir / "kubectl"), f"--kubeconfig={operator_kubeconfig}", "get", "cprof", "-o", "name"]
+    cmd = [str(cluster.bin_dir / "kubectl"), f"--kubeconfig={chart_kubeconfig}", "get", "cprof", "-o", "name"]
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False).returncode == 0

@@ -40,7 +40,7 @@ class Stack:
 
     def __init__(self, cluster: Cluster, mode: str = "Enforce") -> None:
         self.cluster = cluster
-        self.id = uuid.uuid4().hex[:6]
+        self.id = "s" + uuid.uuid4().hex[:6]  # a letter first: "3671e5" would be read as a YAML number
         self.name = f"e2e-stack-{self.id}"
         self.selector = {"e2e-stack": self.id}
         self.namespaces: list[str] = []

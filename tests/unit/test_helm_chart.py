@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from aiconform import __version__, clusterview
+from aiconform.components import KINDS
 from aiconform.docgen import render_helm_crd_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,19 +169,33 @@ def test_role_template_is_least_privilege() -> None:
     assert perms[("aiconform.io", "conformanceprofiles")] == {"get", "list", "watch", "patch"}
     assert perms[("aiconform.io", "conformanceprofiles/status")] == {"get", "patch", "update"}
     assert perms[("", "events")] == perms[("events.k8s.io", "events")] == {"create", "patch"}
-    # Nothing beyond the watched resources, the profiles and events (write rules come with managed kinds).
-    expected = {(w.group, w.plural) for w in clusterview.ALL} | {
-        ("aiconform.io", "conformanceprofiles"),
-        ("aiconform.io", "conformanceprofiles/status"),
-        ("", "events"),
-        ("events.k8s.io", "events"),
+    # Writes: exactly create/patch/delete on what the components make (the DRA kubelet plugin's RBAC is opt-in,
+    # in its own template).
+    writes = {
+        (k.api_version.rpartition("/")[0], k.plural)
+        for k in KINDS
+        if k.plural not in ("clusterroles", "clusterrolebindings")
     }
+    for key in writes:
+        assert perms.get(key, set()) - READ == {"create", "patch", "delete"}, key
+    assert perms[("rbac.authorization.k8s.io", "clusterroles")] == READ
+    # Nothing beyond the watched resources, the written kinds, the profiles and events.
+    expected = (
+        {(w.group, w.plural) for w in clusterview.ALL}
+        | writes
+        | {
+            ("aiconform.io", "conformanceprofiles"),
+            ("aiconform.io", "conformanceprofiles/status"),
+            ("", "events"),
+            ("events.k8s.io", "events"),
+        }
+    )
     assert set(perms) == expected
     assert not any(p[1] == "secrets" for p in perms)
 
 
 def test_role_has_the_managed_components_section() -> None:
-    assert "# --- Managed components (write verbs). ---" in (TEMPLATES / "rbac.yaml").read_text()
+    assert "# --- Managed components (write verbs)" in (TEMPLATES / "rbac.yaml").read_text()
 
 
 def test_deployment_template_runs_the_operator_as_documented() -> None:
