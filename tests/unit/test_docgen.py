@@ -152,3 +152,13 @@ def test_install_doc_says_to_delete_profiles_first() -> None:
     section = text[text.index("## Uninstall") :]
     assert FINALIZER in section
     assert section.index("kubectl delete cprof --all") < section.index("helm uninstall")
+
+
+def test_committed_requirements_doc_is_current() -> None:
+    path = ROOT / "docs" / "requirements.md"
+    assert path.read_text() == docgen.render_requirements(), (
+        "docs/requirements.md drifted: python -m aiconform.docgen requirements > docs/requirements.md"
+    )
+    text = path.read_text()
+    for rid in catalog.requirements_for("v1.35"):
+        assert f"## {rid.id}" in text
