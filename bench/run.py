@@ -1,0 +1,354 @@
+"""The aiconform benchmark, one command:
+
+    python bench/run.py --namespaces N --nodes M --deployments D [--out results.json]
+
+On a dedicated dev cluster (`bench`, API server on 127.0.0.1:16446, purged at the end unless --keep) it measures:
+
+1. scale: time from `kubectl apply` of one profile until every desired object exists and status settled, against
+   (a) the floor (the same objects POSTed by a tight client, concurrency 64) and (b) `kubectl apply --server-side`;
+2. drift: delete managed objects one at a time, time until each is back (p50/p99);
+3. memory: the operator's peak RSS (VmHWM);
+4. steady state: API server request deltas and the operator's own writes over a quiet window.
+
+Ratios are measured in the same run: the machine is shared, absolute seconds are not comparable between runs.
+See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import stack  # noqa: E402
+
+from aiconform.collect import collect  # noqa: E402
+from aiconform.devcluster import cluster, fleet, upstream  # noqa: E402
+from aiconform.devcluster.build import build_all  # noqa: E402
+from aiconform.kubeclient import KubeClient, load_credentials  # noqa: E402
+
+DRIFT_KINDS = ("NetworkPolicy", "ResourceQuota", "LocalQueue")
+WRITE_LOG = re.compile(r"\b(Created|Repaired drift|Pruned|Labelled|Orphaned|Released|Patching|Updated)\b")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.run_id = "b" + uuid.uuid4().hex[:5]
+        self.profile = f"bench-{self.run_id}"
+        self.kubectl_bin = str(build_all(log)["kubectl"])
+        self.kubeconfig = ""
+        self.operator: subprocess.Popen[bytes] | None = None
+        self.workdir = Path(tempfile.mkdtemp(prefix="aiconform-bench-"))
+        self.oplog = self.workdir / "operator.log"
+        self.results: dict[str, Any] = {
+            "sizes": {"namespaces": args.namespaces, "nodes": args.nodes, "deployments": args.deployments},
+            "profile": self.profile,
+        }
+
+    # -- plumbing -------------------------------------------------------------------------------------------------
+
+    def client(self, concurrency: int = 32) -> KubeClient:
+        return KubeClient(load_credentials(Path(self.kubeconfig)), concurrency=concurrency)
+
+    def kubectl(self, *argv: str, input: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        cmd = [self.kubectl_bin, f"--kubeconfig={self.kubeconfig}", *argv]
+        out = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(argv[:3])}: {out.stderr.strip()[-1500:]}")
+        return out
+
+    def start_operator(self) -> None:
+        live, met = free_port(), free_port()
+        cmd = [sys.executable, "-m", "aiconform", "run", "--kubeconfig", self.kubeconfig]
+        cmd += ["--bind-address", "127.0.0.1", "--liveness-port", str(live), "--metrics-port", str(met)]
+        with self.oplog.open("ab") as sink:
+            self.operator = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.operator.poll() is not None:
+                raise RuntimeError(f"operator exited: {self.oplog.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{live}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("operator not live after 90 s")
+
+    def stop_operator(self) -> None:
+        if self.operator is None or self.operator.poll() is not None:
+            return
+        self.operator.terminate()
+        try:
+            self.operator.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.operator.kill()
+            self.operator.wait()
+
+    def rss(self) -> float | None:
+        return stack.peak_rss_mb(self.operator.pid) if self.operator else None
+
+    # -- phases ---------------------------------------------------------------------------------------------------
+
+    def up(self) -> None:
+        m = self.args.nodes
+        h, a = m // 3, m // 3
+        pools = fleet.default_pools(h, a, m - h - a)
+        t = time.monotonic()
+        self.kubeconfig = str(cluster.up(self.args.cluster_name, self.args.port, pools, log))
+        self.results["setup"] = {"cluster_up_s": round(time.monotonic() - t, 2)}
+
+    async def setup(self) -> None:
+        t = time.monotonic()
+        async with self.client(64) as kube:
+            await upstream.install(kube, ["kueue", "keda"])
+            await stack.create_workload(kube, self.run_id, self.args.namespaces, self.args.deployments)
+        self.kubectl("apply", "--server-side", "--field-manager=aiconform-bench", "-f", str(ROOT / "crds"))
+        self.kubectl("wait", "--for=condition=Established", "crd/conformanceprofiles.aiconform.io", "--timeout=60s")
+        self.results["setup"]["workload_s"] = round(time.monotonic() - t, 2)
+
+    async def expected(self) -> None:
+        async with self.client() as kube:
+            snapshot = await collect(kube, scrape=False)
+        self.doc = stack.profile_doc(self.profile, self.run_id, self.args.dra)
+        objects, patches = stack.render(self.doc, snapshot, uid="00000000-0000-0000-0000-000000000000")
+        self.objects, self.patches = objects, patches
+        self.expect = stack.expected_counts(objects)
+        self.results["objects"] = {"total": len(objects), "per_kind": self.expect, "field_patches": len(patches)}
+        log(f"expected {len(objects)} objects: {self.expect}")
+
+    def settled(self) -> tuple[bool, dict[str, str]]:
+        obj = json.loads(self.kubectl("get", "cprof", self.profile, "-o", "json").stdout)
+        status = obj.get("status") or {}
+        states = {k: v.get("state", "") for k, v in (status.get("components") or {}).items()}
+        enabled = [k for k, v in self.doc["spec"]["components"].items() if v.get("enabled")]
+        current = status.get("observedGeneration") == obj["metadata"].get("generation")
+        return current and all(states.get(c) == "Ready" for c in enabled), states
+
+    async def scale(self) -> None:
+        """Apply the profile; poll counts and status until both are complete (bounded)."""
+        kinds = sorted(self.expect)
+        started = time.monotonic()
+        self.kubectl("apply", "-f", "-", input=json.dumps(self.doc))
+        t_objects = t_settled = None
+        deadline = started + self.args.scale_timeout
+        counts: dict[str, int] = {}
+        states: dict[str, str] = {}
+        async with self.client() as kube:
+            while time.monotonic() < deadline:
+                if t_objects is None:
+                    pending = [k for k in kinds if counts.get(k, 0) < self.expect[k]]
+                    counts.update(await stack.count_owned(kube, self.profile, pending))
+                    if all(counts.get(k, 0) >= self.expect[k] for k in kinds):
+                        t_objects = time.monotonic() - started
+                        log(f"all {sum(self.expect.values())} objects exist after {t_objects:.2f} s")
+                if t_settled is None:
+                    ok, states = await asyncio.to_thread(self.settled)
+                    if ok:
+                        t_settled = time.monotonic() - started
+                        log(f"status settled after {t_settled:.2f} s")
+                if t_objects is not None and t_settled is not None:
+                    break
+                await asyncio.sleep(0.25)
+        if t_objects is None or t_settled is None:
+            raise RuntimeError(f"scale run not complete after {self.args.scale_timeout} s: {counts} {states}")
+        self.results["scale"] = {"objects_s": round(t_objects, 3), "settled_s": round(t_settled, 3)}
+        self.results["memory"] = {"peak_rss_mb_after_scale": self.rss()}
+
+    async def floor(self) -> None:
+        objs = stack.copies(self.objects, "f")
+        async with self.client(64) as kube:
+            secs = await stack.write_floor(kube, objs)
+        log(f"floor: {len(objs)} objects POSTed in {secs:.2f} s")
+        self.results["scale"]["floor_s"] = round(secs, 3)
+
+    def kubectl_apply(self) -> None:
+        objs = stack.copies(self.objects, "k")
+        path = stack.write_manifests(objs, self.workdir / "kubectl.yaml")
+        started = time.monotonic()
+        self.kubectl("apply", "--server-side", "--field-manager=aiconform-bench-kubectl", "-f", str(path), timeout=3600)
+        secs = time.monotonic() - started
+        log(f"kubectl apply --server-side: {len(objs)} objects in {secs:.2f} s")
+        s = self.results["scale"]
+        s["kubectl_s"] = round(secs, 3)
+        op = max(s["objects_s"], s["settled_s"])
+        s["operator_s"] = round(op, 3)
+        s["ratio_operator_floor"] = round(op / s["floor_s"], 2) if s["floor_s"] else None
+        s["ratio_operator_kubectl"] = round(op / secs, 2) if secs else None
+        s["ratio_objects_floor"] = round(s["objects_s"] / s["floor_s"], 2) if s["floor_s"] else None
+
+    async def drift(self) -> None:
+        """Delete managed objects one at a time; time until each is back with a new uid (GET every 20 ms)."""
+        victims: list[dict[str, Any]] = []
+        async with self.client() as kube:
+            for kind in DRIFT_KINDS:
+                api_version = next(o["apiVersion"] for o in self.objects if o["kind"] == kind)
+                plural = stack.kind_info(kind).plural
+                path = stack.collection(api_version, plural) + f"?labelSelector={stack.PROFILE_LABEL}%3D{self.profile}"
+                victims += [{**o, "apiVersion": api_version, "kind": kind} for o in await kube.list(path)]
+            rng = random.Random(self.args.seed)
+            chosen = [rng.choice(victims) for _ in range(self.args.drift)] if victims else []
+            times: list[float] = []
+            misses = 0
+            for obj in chosen:
+                path = stack.path_for(obj)
+                current = await kube.get(path)
+                if current is None:
+                    continue
+                uid = current["metadata"]["uid"]
+                await kube.delete(obj, uid=uid)
+                started = time.monotonic()
+                back = False
+                while time.monotonic() - started < self.args.drift_timeout:
+                    got = await kube.get(path)
+                    if got is not None and got["metadata"]["uid"] != uid:
+                        back = True
+                        break
+                    await asyncio.sleep(0.02)
+                if back:
+                    times.append(time.monotonic() - started)
+                else:
+                    misses += 1
+        self.results["drift"] = {
+            "deletions": len(chosen),
+            "repaired": len(times),
+            "not_repaired_within_s": {"count": misses, "bound_s": self.args.drift_timeout},
+            "p50_s": round(pct(times, 0.5) or 0, 3) if times else None,
+            "p99_s": round(pct(times, 0.99) or 0, 3) if times else None,
+            "max_s": round(max(times), 3) if times else None,
+            "mean_s": round(statistics.mean(times), 3) if times else None,
+        }
+        log(f"drift: {self.results['drift']}")
+
+    async def metrics_text(self) -> str:
+        async with self.client() as kube:
+            resp = await kube._http.get("/metrics")  # noqa: SLF001 - the admin client's connection, text body
+            resp.raise_for_status()
+            return resp.text
+
+    async def steady(self) -> None:
+        secs = self.args.steady_seconds
+        await asyncio.sleep(2)  # let the drift repairs' status writes land
+        log_start = self.oplog.stat().st_size
+        before = stack.parse_request_totals(await self.metrics_text())
+        await asyncio.sleep(secs)
+        after = stack.parse_request_totals(await self.metrics_text())
+        delta = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0}
+        managed = {(stack.kind_info(o["kind"]).plural) for o in self.objects} | {"conformanceprofiles"}
+        writes = {f"{v} {g}/{r}": int(n) for (v, g, r), n in delta.items() if v in stack.WRITE_VERBS}
+        lists = {f"{g}/{r}": int(n) for (v, g, r), n in delta.items() if v == "LIST"}
+        with self.oplog.open("rb") as f:
+            f.seek(log_start)
+            window = f.read().decode(errors="replace").splitlines()
+        op_writes = [line for line in window if WRITE_LOG.search(line)]
+        self.results["steady"] = {
+            "seconds": secs,
+            "apiserver_writes_all_clients": writes,
+            "apiserver_writes_to_managed_kinds": {k: n for k, n in writes.items() if k.split("/")[-1] in managed},
+            "apiserver_lists_all_clients": lists,
+            "apiserver_lists_of_managed_kinds": {k: n for k, n in lists.items() if k.split("/")[-1] in managed},
+            "operator_log_writes": len(op_writes),
+            "operator_log_write_samples": op_writes[:10],
+            "operator_log_lines": len(window),
+        }
+        log(f"steady: {self.results['steady']}")
+
+    def teardown(self) -> None:
+        self.stop_operator()
+        if not self.args.keep and self.kubeconfig:
+            cluster.down(self.args.cluster_name, True, log)
+
+
+async def measured(b: Bench) -> None:
+    await b.setup()
+    await b.expected()
+    b.start_operator()
+    await b.scale()
+    await b.floor()
+    b.kubectl_apply()
+    if b.args.drift:
+        await b.drift()
+    if b.args.steady_seconds > 0:
+        await b.steady()
+    b.results["memory"]["peak_rss_mb"] = b.rss()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--namespaces", type=int, default=100, help="tenant namespaces (default 100)")
+    p.add_argument("--nodes", type=int, default=200, help="GPU fleet nodes, 1/3 H100, 1/3 A100, rest CPU (200)")
+    p.add_argument("--deployments", type=int, default=100, help="inference Deployments, replicas 1 (default 100)")
+    p.add_argument("--out", help="write the results JSON here")
+    p.add_argument("--drift", type=int, default=200, help="managed objects to delete one at a time (default 200)")
+    p.add_argument("--drift-timeout", type=float, default=10.0, help="bound per repair, seconds (default 10)")
+    p.add_argument("--steady-seconds", type=int, default=60, help="quiet window (default 60; the full run: 300)")
+    p.add_argument("--scale-timeout", type=float, default=1800.0, help="bound on the scale run (default 1800 s)")
+    p.add_argument("--dra", action="store_true", help="also enable the dra component")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cluster-name", default="bench", help="dev cluster name (default bench)")
+    p.add_argument("--port", type=int, default=16446, help="kube-apiserver port (default 16446)")
+    p.add_argument("--keep", action="store_true", help="leave the cluster running")
+    args = p.parse_args(argv)
+    if args.namespaces < 1 or args.nodes < 3:
+        p.error("need at least 1 namespace and 3 nodes")
+
+    b = Bench(args)
+    status = 0
+    try:
+        b.up()
+        asyncio.run(measured(b))
+    except Exception as exc:  # report what we have, then fail
+        log(f"FAILED: {type(exc).__name__}: {exc}")
+        b.results["error"] = f"{type(exc).__name__}: {exc}"
+        status = 1
+    finally:
+        b.results["operator_log"] = str(b.oplog)
+        try:
+            b.teardown()
+        except Exception as exc:
+            log(f"teardown: {exc}")
+    text = json.dumps(b.results, indent=2, sort_keys=True)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return status
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

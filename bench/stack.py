@@ -1,0 +1,188 @@
+"""Benchmark helpers: the workload (tenant namespaces, inference Deployments), the profile, counting and copies of
+the rendered objects for the floor and kubectl comparisons. Package-free: imported by bench/run.py only."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiconform.components import ProfileRef, apply_order, desired, kind_info
+from aiconform.kubeclient import KubeApiError, KubeClient, gather_bounded, path_for
+from aiconform.models import validate_profile
+from aiconform.snapshot import Snapshot
+
+PROFILE_LABEL = "aiconform.io/profile"
+TENANT_LABEL = "aiconform-bench/tenant"
+COPY_LABEL = "aiconform-bench/copy"
+
+
+def collection(api_version: str, plural: str) -> str:
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{base}/{plural}"
+
+
+def profile_doc(name: str, run_id: str, dra: bool) -> dict[str, Any]:
+    return {
+        "apiVersion": "aiconform.io/v1alpha1",
+        "kind": "ConformanceProfile",
+        "metadata": {"name": name},
+        "spec": {
+            "mode": "Enforce",
+            "tenants": {"namespaceSelector": {"matchLabels": {TENANT_LABEL: run_id}}},
+            "components": {
+                "dra": {"enabled": dra, "denyAdminAccess": dra},
+                "kueue": {"enabled": True, "clusterQueue": f"bench-{run_id}"},
+                "keda": {"enabled": True},
+                "quotas": {"enabled": True, "gpusPerTenant": 2},
+                "networkPolicies": {"enabled": True},
+                "seccomp": {"enabled": True, "enforcement": "Deny"},
+            },
+        },
+    }
+
+
+def namespaces(run_id: str, n: int) -> list[str]:
+    return [f"bench-{run_id}-t{i:05d}" for i in range(n)]
+
+
+def _deployment(ns: str, index: int) -> dict[str, Any]:
+    labels = {"app": f"infer-{index}", "aiconform.io/inference": "true"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"infer-{index}", "namespace": ns, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": f"infer-{index}"}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    # Restricted Pod Security and seccomp satisfied: the profile's policies must not reject it.
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": True},
+                    "containers": [
+                        {
+                            "name": "server",
+                            "image": "example.invalid/vllm:bench",
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+async def create_workload(kube: KubeClient, run_id: str, n_ns: int, n_dep: int) -> list[str]:
+    """N labelled tenant namespaces, then D inference Deployments spread over them round-robin (idempotent)."""
+    names = namespaces(run_id, n_ns)
+
+    async def make(obj: dict[str, Any]) -> None:
+        try:
+            await kube.create(obj, field_manager="aiconform-bench")
+        except KubeApiError as exc:
+            if exc.status != 409:
+                raise
+
+    ns_objs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {TENANT_LABEL: run_id}}}
+        for ns in names
+    ]
+    await gather_bounded(make(o) for o in ns_objs)
+    await gather_bounded(make(_deployment(names[i % n_ns], i)) for i in range(n_dep))
+    return names
+
+
+def render(doc: dict[str, Any], snapshot: Snapshot, uid: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the operator should make for this profile on this snapshot: (objects, field patches)."""
+    profile = validate_profile(doc)
+    plans = desired(profile.spec, snapshot, ProfileRef(doc["metadata"]["name"], uid))
+    objects = [o for p in plans.values() for o in p.objects]
+    patches = [o for p in plans.values() for o in p.field_patches]
+    return apply_order(objects), patches
+
+
+def expected_counts(objects: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(f"{o['apiVersion']}/{o['kind']}" for o in objects))
+
+
+async def count_owned(kube: KubeClient, profile: str, kinds: list[str]) -> dict[str, int]:
+    """Objects labelled aiconform.io/profile=<profile>, per kind (`apiVersion/Kind` keys)."""
+
+    async def one(key: str) -> tuple[str, int]:
+        api_version, kind = key.rsplit("/", 1)
+        path = collection(api_version, kind_info(kind).plural) + f"?labelSelector={PROFILE_LABEL}%3D{profile}"
+        return key, len(await kube.list(path))
+
+    return dict(await asyncio.gather(*(one(k) for k in kinds)))
+
+
+def copies(objects: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
+    """The rendered objects under other names (`<name>-<suffix>`), with the profile's label and owner reference
+    removed so the operator neither counts nor prunes them: the same bytes, written by someone else."""
+    out = []
+    for obj in objects:
+        c = copy.deepcopy(obj)
+        meta = c["metadata"]
+        meta["name"] = _suffixed(meta["name"], suffix)
+        meta.pop("ownerReferences", None)
+        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != PROFILE_LABEL}
+        labels[COPY_LABEL] = suffix
+        meta["labels"] = labels
+        out.append(c)
+    return out
+
+
+def _suffixed(name: str, suffix: str) -> str:
+    base = name[: 250 - len(suffix)]
+    return re.sub(r"[.-]+$", "", base) + f"-{suffix}"
+
+
+async def write_floor(kube: KubeClient, objects: list[dict[str, Any]]) -> float:
+    """POST every object as fast as the client allows: Namespaces first, then everything else concurrently."""
+    started = time.monotonic()
+    first = [o for o in objects if o["kind"] == "Namespace"]
+    rest = [o for o in objects if o["kind"] != "Namespace"]
+    for phase in (first, rest):
+        await gather_bounded(kube.create(o, field_manager="aiconform-bench-floor") for o in phase)
+    return time.monotonic() - started
+
+
+def write_manifests(objects: list[dict[str, Any]], path: Path) -> Path:
+    path.write_text("".join("---\n" + json.dumps(o) + "\n" for o in objects))
+    return path
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def parse_request_totals(text: str) -> Counter[tuple[str, str, str]]:
+    """apiserver_request_total summed by (verb, group, resource); the metric carries no user label."""
+    totals: Counter[tuple[str, str, str]] = Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_part, _, value = line.rpartition(" ")
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', labels_part))
+        totals[(labels.get("verb", ""), labels.get("group", ""), labels.get("resource", ""))] += float(value)
+    return totals
+
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY", "CREATE", "UPDATE"}
+
+__all__ = ["kind_info", "path_for"]
