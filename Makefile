@@ -45,3 +45,7 @@ crd: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## bench: the operator at scale against the floor and kubectl (docs/performance.md); BENCH_ARGS="--namespaces 1000 ..."
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -61,7 +61,7 @@ def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class Bench:
@@ -225,6 +225,8 @@ class Bench:
             chosen = [rng.choice(victims) for _ in range(self.args.drift)] if victims else []
             times: list[float] = []
             misses = 0
+            per_kind: dict[str, list[float]] = {}
+            missed_kinds: dict[str, int] = {}
             for obj in chosen:
                 path = stack.path_for(obj)
                 current = await kube.get(path)
@@ -242,12 +244,18 @@ class Bench:
                     await asyncio.sleep(0.02)
                 if back:
                     times.append(time.monotonic() - started)
+                    per_kind.setdefault(obj["kind"], []).append(times[-1])
                 else:
                     misses += 1
+                    missed_kinds[obj["kind"]] = missed_kinds.get(obj["kind"], 0) + 1
         self.results["drift"] = {
             "deletions": len(chosen),
             "repaired": len(times),
-            "not_repaired_within_s": {"count": misses, "bound_s": self.args.drift_timeout},
+            "not_repaired_within_s": {"count": misses, "bound_s": self.args.drift_timeout, "kinds": missed_kinds},
+            "per_kind": {
+                k: {"n": len(v), "p50_s": round(pct(v, 0.5) or 0, 3), "p99_s": round(pct(v, 0.99) or 0, 3)}
+                for k, v in sorted(per_kind.items())
+            },
             "p50_s": round(pct(times, 0.5) or 0, 3) if times else None,
             "p99_s": round(pct(times, 0.99) or 0, 3) if times else None,
             "max_s": round(max(times), 3) if times else None,
@@ -257,7 +265,7 @@ class Bench:
 
     async def metrics_text(self) -> str:
         async with self.client() as kube:
-            resp = await kube._http.get("/metrics")  # noqa: SLF001 - the admin client's connection, text body
+            resp = await kube._http.get("/metrics")
             resp.raise_for_status()
             return resp.text
 
