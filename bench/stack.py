@@ -171,15 +171,16 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def parse_request_totals(text: str) -> Counter[tuple[str, str, str]]:
+def parse_request_totals(text: str) -> dict[tuple[str, str, str], float]:
     """apiserver_request_total summed by (verb, group, resource); the metric carries no user label."""
-    totals: Counter[tuple[str, str, str]] = Counter()
+    totals: dict[tuple[str, str, str], float] = {}
     for line in text.splitlines():
         if not line.startswith("apiserver_request_total{"):
             continue
         labels_part, _, value = line.rpartition(" ")
         labels = dict(re.findall(r'(\w+)="([^"]*)"', labels_part))
-        totals[(labels.get("verb", ""), labels.get("group", ""), labels.get("resource", ""))] += float(value)
+        key = (labels.get("verb", ""), labels.get("group", ""), labels.get("resource", ""))
+        totals[key] = totals.get(key, 0.0) + float(value)
     return totals
 
 
