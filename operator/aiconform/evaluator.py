@@ -254,6 +254,14 @@ async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
     forget(str(body.metadata.uid))
 
 
+def reset() -> None:
+    """Forget everything learned from watches (kopf restarts in-process after a crash; it re-lists)."""
+    global VIEW, runtime
+    connection = runtime.connection
+    VIEW = ClusterView()
+    runtime = _Runtime(connection=connection)
+
+
 def forget(uid: str) -> None:
     reconciler.forget(uid)
     runtime.last_written.pop(uid, None)

@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 import kopf
@@ -135,10 +136,43 @@ def run(args: argparse.Namespace) -> int:
         _url_host(args.bind_address),
         args.liveness_port,
     )
-    kopf.run(
-        registry=kopf.get_default_registry(),
-        clusterwide=True,
-        standalone=True,  # one replica, no peering CRDs to install
-        liveness_endpoint=f"http://{_url_host(args.bind_address)}:{args.liveness_port}/healthz",
-    )
-    return 0
+    liveness = f"http://{_url_host(args.bind_address)}:{args.liveness_port}/healthz"
+    return _run_kopf_supervised(liveness)
+
+
+RESTART_WINDOW = 300.0  # seconds
+RESTART_LIMIT = 5  # kopf crashes within the window before we give up and let the pod restart
+
+
+def _run_kopf_supervised(liveness: str) -> int:
+    """Run kopf; if it crashes, start it again with a fresh view of the cluster.
+
+    kopf ends the whole operator when one watch stream fails for good — e.g. a 404 from a watch on an optional
+    stack's resource whose CRD was just deleted, before kopf's own CRD observer stops that watcher. One optional
+    stack going away must not stop the conformance reporting of everything else, so the loop restarts, a bounded
+    number of times (a crash loop still exits, non-zero, for Kubernetes to see).
+    """
+    from aiconform import evaluator
+
+    log = logging.getLogger(__name__)
+    crashes: list[float] = []
+    while True:
+        try:
+            kopf.run(
+                registry=kopf.get_default_registry(),
+                clusterwide=True,
+                standalone=True,  # one replica, no peering CRDs to install
+                liveness_endpoint=liveness,
+            )
+            return 0  # a signal stopped it
+        except Exception as exc:
+            now = time.monotonic()
+            crashes = [t for t in crashes if now - t < RESTART_WINDOW] + [now]
+            if len(crashes) > RESTART_LIMIT:
+                log.critical("kopf failed %d times in %.0fs; exiting: %s", len(crashes), RESTART_WINDOW, exc)
+                return 1
+            log.error(
+                "kopf stopped on an error (%s: %s); restarting with a fresh cluster view", type(exc).__name__, exc
+            )
+            evaluator.reset()
+            time.sleep(1.0)

@@ -68,3 +68,31 @@ def test_port_in_use_is_reported(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
         with pytest.raises(CliError, match=f"cannot serve liveness on 127.0.0.1:{port}"):
             _check_port_free("127.0.0.1", port, "liveness")
+
+
+def test_kopf_crash_restarts_with_a_fresh_view_and_gives_up_on_a_crash_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kopf
+
+    from aiconform import evaluator, runner
+
+    calls: list[str] = []
+    outcomes = [RuntimeError("404 page not found"), RuntimeError("again"), None]
+
+    def fake_run(**_: object) -> None:
+        calls.append("run")
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(kopf, "run", fake_run)
+    monkeypatch.setattr(runner.time, "sleep", lambda _: None)
+    before = evaluator.VIEW
+    assert runner._run_kopf_supervised("http://127.0.0.1:1/healthz") == 0
+    assert calls == ["run"] * 3
+    assert evaluator.VIEW is not before  # nothing stale survives a restart
+
+    def always(**_: object) -> None:
+        raise RuntimeError("crash loop")
+
+    monkeypatch.setattr(kopf, "run", always)
+    assert runner._run_kopf_supervised("http://127.0.0.1:1/healthz") == 1
