@@ -137,7 +137,8 @@ class Bench:
         t = time.monotonic()
         async with self.client(64) as kube:
             await upstream.install(kube, ["kueue", "keda"])
-            await stack.create_workload(kube, self.run_id, self.args.namespaces, self.args.deployments)
+            names = await stack.create_workload(kube, self.run_id, self.args.namespaces, self.args.deployments)
+            await stack.create_twins(kube, names, ("f", "k"))
         self.kubectl("apply", "--server-side", "--field-manager=aiconform-bench", "-f", str(ROOT / "crds"))
         self.kubectl("wait", "--for=condition=Established", "crd/conformanceprofiles.aiconform.io", "--timeout=60s")
         self.results["setup"]["workload_s"] = round(time.monotonic() - t, 2)
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deployments", type=int, default=100, help="inference Deployments, replicas 1 (default 100)")
     p.add_argument("--out", help="write the results JSON here")
     p.add_argument("--drift", type=int, default=200, help="managed objects to delete one at a time (default 200)")
-    p.add_argument("--drift-timeout", type=float, default=10.0, help="bound per repair, seconds (default 10)")
+    p.add_argument("--drift-timeout", type=float, default=5.0, help="bound per repair, seconds (default 5)")
     p.add_argument("--steady-seconds", type=int, default=60, help="quiet window (default 60; the full run: 300)")
     p.add_argument("--scale-timeout", type=float, default=1800.0, help="bound on the scale run (default 1800 s)")
     p.add_argument("--dra", action="store_true", help="also enable the dra component")

@@ -126,19 +126,43 @@ async def count_owned(kube: KubeClient, profile: str, kinds: list[str]) -> dict[
 
 
 def copies(objects: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
-    """The rendered objects under other names (`<name>-<suffix>`), with the profile's label and owner reference
-    removed so the operator neither counts nor prunes them: the same bytes, written by someone else."""
+    """The rendered objects written by someone else: namespaced ones in the twin namespace `<ns>-<suffix>` (not a
+    tenant, so no ScaledObject of ours meets a foreign one for the same Deployment), cluster-scoped ones renamed
+    `<name>-<suffix>`; the profile's label and owner reference removed so the operator neither counts nor prunes
+    them. Same kinds, same bodies, same count."""
     out = []
     for obj in objects:
         c = copy.deepcopy(obj)
         meta = c["metadata"]
-        meta["name"] = _suffixed(meta["name"], suffix)
+        if meta.get("namespace"):
+            meta["namespace"] = twin(meta["namespace"], suffix)
+        else:
+            meta["name"] = _suffixed(meta["name"], suffix)
         meta.pop("ownerReferences", None)
         labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != PROFILE_LABEL}
         labels[COPY_LABEL] = suffix
         meta["labels"] = labels
         out.append(c)
     return out
+
+
+def twin(namespace: str, suffix: str) -> str:
+    return f"{namespace}-{suffix}"
+
+
+async def create_twins(kube: KubeClient, names: list[str], suffixes: tuple[str, ...]) -> None:
+    """Plain namespaces (not tenants) to hold the floor's and kubectl's copies; made before any timing."""
+
+    async def make(name: str) -> None:
+        try:
+            await kube.create(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, field_manager="aiconform-bench"
+            )
+        except KubeApiError as exc:
+            if exc.status != 409:
+                raise
+
+    await gather_bounded(make(twin(ns, s)) for ns in names for s in suffixes)
 
 
 def _suffixed(name: str, suffix: str) -> str:
