@@ -72,6 +72,7 @@ class Bench:
         self.kubectl_bin = str(build_all(log)["kubectl"])
         self.kubeconfig = ""
         self.operator: subprocess.Popen[bytes] | None = None
+        self.metrics_port = 0
         self.workdir = Path(tempfile.mkdtemp(prefix="aiconform-bench-"))
         self.oplog = self.workdir / "operator.log"
         self.results: dict[str, Any] = {
@@ -93,6 +94,7 @@ class Bench:
 
     def start_operator(self) -> None:
         live, met = free_port(), free_port()
+        self.metrics_port = met
         cmd = [sys.executable, "-m", "aiconform", "run", "--kubeconfig", self.kubeconfig]
         cmd += ["--bind-address", "127.0.0.1", "--liveness-port", str(live), "--metrics-port", str(met)]
         with self.oplog.open("ab") as sink:
@@ -119,6 +121,21 @@ class Bench:
         except subprocess.TimeoutExpired:
             self.operator.kill()
             self.operator.wait()
+
+    def passes(self) -> tuple[float, float]:
+        """The operator's own reconcile histogram: (passes so far, seconds spent in them)."""
+        count = total = 0.0
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return count, total
+        for line in text.splitlines():
+            if line.startswith("aiconform_reconcile_duration_seconds_count"):
+                count += float(line.split()[-1])
+            elif line.startswith("aiconform_reconcile_duration_seconds_sum"):
+                total += float(line.split()[-1])
+        return count, total
 
     def rss(self) -> float | None:
         return stack.peak_rss_mb(self.operator.pid) if self.operator else None
@@ -189,6 +206,9 @@ class Bench:
         if t_objects is None or t_settled is None:
             raise RuntimeError(f"scale run not complete after {self.args.scale_timeout} s: {counts} {states}")
         self.results["scale"] = {"objects_s": round(t_objects, 3), "settled_s": round(t_settled, 3)}
+        n, secs = self.passes()
+        self.results["scale"]["operator_passes"] = n
+        self.results["scale"]["operator_pass_mean_s"] = round(secs / n, 3) if n else None
         self.results["memory"] = {"peak_rss_mb_after_scale": self.rss()}
 
     async def floor(self) -> None:
@@ -216,6 +236,7 @@ class Bench:
     async def drift(self) -> None:
         """Delete managed objects one at a time; time until each is back with a new uid (GET every 20 ms)."""
         victims: list[dict[str, Any]] = []
+        p0 = self.passes()
         async with self.client() as kube:
             for kind in DRIFT_KINDS:
                 api_version = next(o["apiVersion"] for o in self.objects if o["kind"] == kind)
@@ -261,6 +282,8 @@ class Bench:
             "p99_s": round(pct(times, 0.99) or 0, 3) if times else None,
             "max_s": round(max(times), 3) if times else None,
             "mean_s": round(statistics.mean(times), 3) if times else None,
+            "operator_passes": (p1 := self.passes())[0] - p0[0],
+            "operator_pass_mean_s": round((p1[1] - p0[1]) / (p1[0] - p0[0]), 3) if p1[0] > p0[0] else None,
         }
         log(f"drift: {self.results['drift']}")
 
@@ -275,7 +298,9 @@ class Bench:
         await asyncio.sleep(2)  # let the drift repairs' status writes land
         log_start = self.oplog.stat().st_size
         before = stack.parse_request_totals(await self.metrics_text())
+        p0 = self.passes()
         await asyncio.sleep(secs)
+        p1 = self.passes()
         after = stack.parse_request_totals(await self.metrics_text())
         delta = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0}
         managed = {(stack.kind_info(o["kind"]).plural) for o in self.objects} | {"conformanceprofiles"}
@@ -294,6 +319,8 @@ class Bench:
             "operator_log_writes": len(op_writes),
             "operator_log_write_samples": op_writes[:10],
             "operator_log_lines": len(window),
+            "operator_passes": p1[0] - p0[0],
+            "operator_pass_mean_s": round((p1[1] - p0[1]) / (p1[0] - p0[0]), 3) if p1[0] > p0[0] else None,
         }
         log(f"steady: {self.results['steady']}")
 
