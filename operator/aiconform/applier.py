@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from aiconform.components import KINDS
 from aiconform.constants import FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.kubeclient import KubeApiError, KubeClient
+from aiconform.kubeclient import KubeApiError, KubeClient, path_for
 
 KIND_ORDER = [k.kind for k in KINDS]
 Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" when cluster-scoped), name
@@ -43,10 +43,17 @@ class Action:
     component: str
     obj: Mapping[str, Any]
     uid: str | None = None  # for deletes: only this very object
+    field_manager: str = FIELD_MANAGER  # label patches use the profile's own manager (see label_manager)
 
     @property
     def key(self) -> Key:
         return key_of(self.obj)
+
+
+def label_manager(profile: str) -> str:
+    """Field manager for a profile's labels on namespaces it does not own. Per profile, so that one profile
+    releasing its labels (deselected namespace, deletion) never strips labels another profile set."""
+    return f"{FIELD_MANAGER}-{profile}"[:128]
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ def decide(
     existing: Mapping[Key, Mapping[str, Any]],
     foreign: Mapping[Key, str],
     namespaces: Mapping[str, Mapping[str, Any]],
+    profile: str = "",
 ) -> Decision:
     """Pure. `existing`: our objects for this profile (by key); `foreign`: keys known to be taken by someone
     else, with why; `namespaces`: namespace objects by name (for label field patches)."""
@@ -135,7 +143,7 @@ def decide(
             want = patch["metadata"].get("labels") or {}
             have_labels = (ns.get("metadata") or {}).get("labels") or {}
             if any(have_labels.get(k) != v for k, v in want.items()):
-                actions.append(Action("label", component, patch))
+                actions.append(Action("label", component, patch, field_manager=label_manager(profile)))
     # Namespaces first (objects inside one need it), then the components' kind order; deletes last, reversed.
     order = {kind: i for i, kind in enumerate(["Namespace", *KIND_ORDER])}
 
@@ -184,23 +192,43 @@ async def execute(kube: KubeClient, actions: Iterable[Action]) -> Outcome:
 async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
     try:
         if action.op == "create":
-            await kube.create(action.obj, field_manager=FIELD_MANAGER)
+            await _create(kube, action)
         elif action.op == "update":
             await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=True)
         elif action.op == "delete":
             await kube.delete(action.obj, uid=action.uid)
         else:
-            await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=False)
+            await kube.apply(action.obj, field_manager=action.field_manager, force=False)
         out.done.append(action)
+    except _Taken:
+        out.conflicts.append(Conflict(action.component, action.key, "exists and is not managed by aiconform"))
     except KubeApiError as exc:
-        if action.op == "create" and exc.status == 409:
-            out.conflicts.append(Conflict(action.component, action.key, "exists and is not managed by aiconform"))
-        elif action.op == "label" and exc.status == 409:
+        if action.op == "label" and exc.status == 409:
             out.conflicts.append(Conflict(action.component, action.key, f"has labels owned by someone else ({exc})"))
         elif action.op == "delete" and exc.status == 409:
             pass  # the uid precondition failed: someone replaced it; not ours to delete
         else:
             out.errors.append((action.component, f"{action.op} {describe(action.key)}: {exc}"))
+
+
+class _Taken(Exception):
+    """The name is held by an object that is not ours."""
+
+
+async def _create(kube: KubeClient, action: Action) -> None:
+    """POST; on "already exists", look: our own object the watch has not shown us yet (after an API server
+    restart, watches lag) is updated instead; anything else is someone else's and stays untouched."""
+    try:
+        await kube.create(action.obj, field_manager=FIELD_MANAGER)
+        return
+    except KubeApiError as exc:
+        if exc.status != 409:
+            raise
+    profile = ((action.obj.get("metadata") or {}).get("labels") or {}).get(LABEL_PROFILE, "")
+    current = await kube.get(path_for(action.obj))
+    if current is None or not is_ours(current, profile):
+        raise _Taken()
+    await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=True)
 
 
 def is_ours(obj: Mapping[str, Any], profile: str) -> bool:

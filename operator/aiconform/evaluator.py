@@ -81,12 +81,25 @@ def _on_event(watched: Watched) -> Callable[..., Coroutine[Any, Any, None]]:
     return handler
 
 
+def _on_index(watched: Watched) -> Callable[..., None]:
+    """An index that keeps nothing in kopf but fills the view: kopf starts no daemon before every indexed
+    resource was listed once, so the first pass never sees a half-filled view (and prunes what it cannot see).
+    Index handlers see additions and changes; deletions arrive through the event handler."""
+
+    def handler(body: kopf.Body, **_: Any) -> None:
+        VIEW.apply_event(watched.key, None, body, managed_only=watched.field == "managed")
+        return None
+
+    return handler
+
+
 def register_watches() -> None:
     for w in ALL:
         kwargs: dict[str, Any] = {"group": w.group, "plural": w.plural}
         if w.version:
             kwargs["version"] = w.version
         kopf.on.event(**kwargs, id=f"view-{w.key}")(_on_event(w))
+        kopf.index(**kwargs, id=f"listed-{w.key}")(_on_index(w))
 
 
 async def refresh_discovery(logger: kopf.Logger) -> None:

@@ -15,9 +15,8 @@ from typing import Any
 import kopf
 
 from aiconform import applier, metrics
-from aiconform.applier import Action, Conflict, Key, describe
+from aiconform.applier import Action, Conflict, Key, describe, label_manager
 from aiconform.components import COMPONENTS, ProfileRef, desired
-from aiconform.constants import FIELD_MANAGER
 from aiconform.kubeclient import KubeClient
 from aiconform.models import ProfileSpec
 from aiconform.snapshot import Obj, Snapshot
@@ -54,22 +53,28 @@ def _runaway(action: Action) -> bool:
     return len(recent) >= RUNAWAY_LIMIT
 
 
-def _namespaces_with_our_labels(snapshot: Snapshot) -> dict[str, Obj]:
-    """Namespaces where our field manager owns labels (from managedFields, which the view keeps for them)."""
+def _namespaces_with_our_labels(snapshot: Snapshot, manager: str) -> dict[str, Obj]:
+    """Namespaces where this profile's label manager owns labels (from managedFields, kept for namespaces)."""
     out: dict[str, Obj] = {}
     for ns in snapshot.namespaces:
         for entry in (ns.get("metadata") or {}).get("managedFields") or []:
             fields = (entry.get("fieldsV1") or {}).get("f:metadata", {}).get("f:labels")
-            if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply" and fields:
+            if entry.get("manager") == manager and entry.get("operation") == "Apply" and fields:
                 out[ns["metadata"]["name"]] = ns
     return out
 
 
-def _unlabel_actions(snapshot: Snapshot, wanted: set[str]) -> list[Action]:
-    """Release our labels on namespaces no longer selected: apply an empty configuration under our manager."""
+def _unlabel_actions(snapshot: Snapshot, wanted: set[str], profile: str) -> list[Action]:
+    """Release this profile's labels on namespaces no longer selected: an empty configuration under its manager."""
+    manager = label_manager(profile)
     return [
-        Action("label", "seccomp", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        for name in sorted(set(_namespaces_with_our_labels(snapshot)) - wanted)
+        Action(
+            "label",
+            "seccomp",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+            field_manager=manager,
+        )
+        for name in sorted(set(_namespaces_with_our_labels(snapshot, manager)) - wanted)
     ]
 
 
@@ -123,9 +128,9 @@ async def reconcile_components(
     objects = {c: p.objects for c, p in plans.items()}
     patches = {c: p.field_patches for c, p in plans.items()}
     namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces}
-    decision = applier.decide(objects, patches, existing, _foreign(uid), namespaces)
+    decision = applier.decide(objects, patches, existing, _foreign(uid), namespaces, name)
     wanted_labels = {p["metadata"]["name"] for ps in patches.values() for p in ps}
-    actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels)
+    actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name)
     seen = memory.seen.setdefault(uid, set())
     seen.update(existing)
     conflicts = list(decision.conflicts)
@@ -184,8 +189,11 @@ def _record(body: kopf.Body, action: Action, seen: set[Key], now: float, logger:
     elif action.op == "delete":
         seen.discard(action.key)
         logger.info("Pruned %s", what)
+    elif action.op == "create":
+        logger.info("Created %s", what)
     else:
-        logger.info("%s %s", "Created" if action.op == "create" else "Labelled", what)
+        released = not (action.obj.get("metadata") or {}).get("labels")
+        logger.info("%s %s", "Released our labels on" if released else "Labelled", what)
     if action.op == "create":
         seen.add(action.key)
 
@@ -222,7 +230,7 @@ async def cleanup(
             actions.append(Action("update", "cleanup", patch))
     else:
         actions += [Action("delete", "cleanup", o, uid=(o.get("metadata") or {}).get("uid")) for o in existing.values()]
-    actions += _unlabel_actions(snapshot, set())
+    actions += _unlabel_actions(snapshot, set(), body.metadata.name or "")
     outcome = await applier.execute(kube, actions)
     for action in outcome.done:
         logger.info("%s %s", "Orphaned" if action.op == "update" else "Released", describe(action.key))
