@@ -11,11 +11,13 @@ Spec models are strict (no "10" for 10) because the API server does not coerce t
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -108,8 +110,10 @@ DRIVER_VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,3}$"
 # Non-negative Kubernetes quantity (resource.Quantity without a sign).
 QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]+))?$"
 PROMETHEUS_METRIC_PATTERN = r"^([a-zA-Z_:][a-zA-Z0-9_:]*)?$"
-HTTP_URL_PATTERN = r"^https?://[^\s/]+(/[^\s]*)?$"
-NO_WHITESPACE_PATTERN = r"^[^\s]+$"
+# Explicit whitespace classes, not \s: Python's \s also matches \v and Unicode spaces, Go's RE2 (the API server)
+# does not, and the two must give the same verdicts.
+HTTP_URL_PATTERN = r"^https?://[^ \t\n\f\r/]+(/[^ \t\n\f\r]*)?$"
+NO_WHITESPACE_PATTERN = r"^[^ \t\n\f\r]+$"
 # "Not blank": CEL's matches() is a search, Python's re.search is too; the class is spelled out so both agree.
 NOT_BLANK_RE = r"[^ \t\r\n\f\v]"
 
@@ -155,8 +159,59 @@ LABEL_MAP_RULE = _cel(
 Quantity = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(max_length=64, pattern=QUANTITY_PATTERN)]
 
 
+def _drop_nulls(value: Any) -> Any:
+    """The API server prunes a null field (then defaults it) and drops a null map entry: null means absent."""
+    return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+
+
+def _whole_float(value: Any) -> Any:
+    """60.0 -> 60: kubectl sends whole-number floats as integers, and the API server accepts them for integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int_field(annotation: Any) -> bool:
+    """int (possibly Annotated with constraints), or a union holding one (int-or-string fields), but not bool."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if annotation is int:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(_int_field(a) for a in get_args(annotation))
+
+
 class _Spec(BaseModel):
     """Base of everything under `spec`: camelCase on the wire, strict types, unknown fields are errors."""
+
+    # Integer fields a CEL rule reads: the API server rejects 11.0 there ("expected int, got float64").
+    _CEL_INTS: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_the_api_server_reads_it(cls, data: Any) -> Any:
+        """Read JSON the way the API server does, so the model and the CRD agree on every input:
+        a null field is absent (then defaulted); 60.0 is the integer 60 (except where CEL reads it);
+        an integer must fit int64."""
+        if not isinstance(data, dict):
+            return data
+        # Only known fields: a null under an unknown key is still an unknown field (strict decoding says so).
+        fields = {f.alias or n: f for n, f in cls.model_fields.items()} | dict(cls.model_fields)
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            field = fields.get(key)
+            if field is None:
+                out[key] = value
+                continue
+            if value is None:
+                continue
+            if _int_field(field.annotation):
+                if isinstance(value, float) and value.is_integer() and (field.alias or key) not in cls._CEL_INTS:
+                    value = int(value)
+                if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+                    raise ValueError(f"{field.alias or key}: {value} does not fit a 64-bit integer")
+            out[key] = value
+        return out
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -234,7 +289,7 @@ class LabelSelectorRequirement(_Spec):
 class LabelSelector(_Spec):
     """A Kubernetes label selector (metav1.LabelSelector). All terms are ANDed; an empty selector matches all."""
 
-    match_labels: dict[LabelKey, LabelValue] = Field(
+    match_labels: Annotated[dict[LabelKey, LabelValue], BeforeValidator(_drop_nulls)] = Field(
         default={},
         max_length=MAX_LABELS,
         description="Labels that must be present with exactly these values.",
@@ -375,6 +430,8 @@ class KueueSpec(_Spec):
 class KedaSpec(_Spec):
     """Autoscaling of inference Deployments with KEDA ScaledObjects on a Prometheus metric."""
 
+    _CEL_INTS: ClassVar[frozenset[str]] = frozenset({"minReplicas", "maxReplicas"})
+
     model_config = ConfigDict(
         json_schema_extra=_validations(
             _cel(
@@ -488,7 +545,7 @@ class DcgmExporterSpec(_Spec):
         json_schema_extra={"uniqueItems": True},
     )
     port: int = Field(default=9400, ge=1, le=65535, description="Port of the /metrics endpoint.")
-    node_selector: dict[LabelKey, LabelValue] | None = Field(
+    node_selector: Annotated[dict[LabelKey, LabelValue] | None, BeforeValidator(_drop_nulls)] = Field(
         default=None,
         max_length=MAX_LABELS,
         description="Node labels the DaemonSet is restricted to. Unset: spec.accelerators.nodeSelector.matchLabels.",
@@ -656,7 +713,7 @@ class ProfileSpec(_Spec):
     accelerators: AcceleratorSpec = Field(default=AcceleratorSpec(), description="Accelerator nodes.")
     tenants: TenantSpec = Field(default=TenantSpec(), description="Tenant namespaces.")
     components: ComponentsSpec = Field(default=ComponentsSpec(), description="Managed components.")
-    requirements: dict[RequirementId, DeclaredRequirement] = Field(
+    requirements: Annotated[dict[RequirementId, DeclaredRequirement], BeforeValidator(_drop_nulls)] = Field(
         default={},
         max_length=len(REQUIREMENT_IDS),
         description="Declared facts per requirement id (e.g. cluster_autoscaling), merged into the evaluation.",
@@ -779,8 +836,9 @@ class ConformanceProfile(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
-        # Top-level unknowns are pruned by the API server, so do the same instead of failing.
-        extra="ignore",
+        # kubectl and aiconform check send with strict field validation: the API server rejects an unknown
+        # top-level field ("unknown field"), so the model does too.
+        extra="forbid",
     )
 
     api_version: Literal["aiconform.io/v1alpha1"] = Field(

@@ -118,7 +118,10 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def crd(cluster: Cluster) -> str:
-    cluster.kubectl("apply", "--server-side", "--field-manager=aiconform-e2e", "-f", str(ROOT / "crds"))
+    # --force-conflicts: a reused cluster may hold an older copy applied by `make demo` (the same CRD, ours).
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=aiconform-e2e", "-f", str(ROOT / "crds")
+    )
     cluster.kubectl("wait", "--for=condition=Established", "crd/conformanceprofiles.aiconform.io", "--timeout=60s")
     # Established comes before the OpenAPI document is republished; `kubectl explain` needs the latter.
     cluster.wait_for(

@@ -113,10 +113,12 @@ def test_python_names_populate_too() -> None:
     assert keda.model_dump()["minReplicas"] == 2
 
 
-def test_top_level_unknown_fields_are_ignored_like_the_api_server() -> None:
+def test_top_level_unknown_fields_are_rejected_like_the_api_server() -> None:
+    # kubectl sends with strict field validation: the API server answers `unknown field "extra"`.
     doc = profile({})
     doc["extra"] = 1
-    validate_profile(doc)
+    with pytest.raises(ValidationError, match="extra"):
+        validate_profile(doc)
 
 
 def test_spec_unknown_fields_are_errors() -> None:
