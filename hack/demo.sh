@@ -26,7 +26,7 @@ PATH=$(aiconform dev-cluster build --print-dir):$PATH   # the kubectl we built, 
 export PATH
 
 echo "==> ConformanceProfile CRD" >&2
-kubectl apply --server-side --field-manager=aiconform-demo -f crds/
+kubectl apply --server-side --force-conflicts --field-manager=aiconform-demo -f crds/
 kubectl wait --for=condition=Established crd/conformanceprofiles.aiconform.io --timeout=60s >/dev/null
 
 echo "==> operator (log: $STATE/logs/operator.log)" >&2
