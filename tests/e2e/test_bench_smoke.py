@@ -19,7 +19,7 @@ SCALE_KEYS = {"objects_s", "settled_s", "floor_s", "kubectl_s", "ratio_operator_
 def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--namespaces", "5", "--nodes", "6", "--deployments", "3"]
-    cmd += ["--drift", "10", "--drift-timeout", "5", "--steady-seconds", "5"]
+    cmd += ["--drift", "10", "--drift-timeout", "5", "--steady-seconds", "5", "--warmup-seconds", "5"]
     cmd += ["--cluster-name", "benchsmoke", "--port", "16447", "--out", str(out)]
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=230, check=False)
