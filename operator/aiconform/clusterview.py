@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.snapshot import Obj, Scrape, Snapshot
+from aiconform.snapshot import Obj, Scrape, Snapshot, established
 
 
 @dataclass(frozen=True)
@@ -166,9 +166,9 @@ class ClusterView:
 
     def snapshot(self) -> Snapshot:
         fields: dict[str, tuple[Obj, ...]] = {w.field: self.objects(w.key) for w in CORE}
-        established = {c["metadata"]["name"] for c in fields["crds"] if _established(c)}
+        served_crds = {c["metadata"]["name"] for c in fields["crds"] if established(c)}
         # An optional stack is "present" once its CRD is Established; before that the key is absent.
-        custom = {w.key: self.objects(w.key) for w in CUSTOM if w.key in established}
+        custom = {w.key: self.objects(w.key) for w in CUSTOM if w.key in served_crds}
         return Snapshot(
             server_version=self.server_version,
             api_resources=self.api_resources,
@@ -176,8 +176,3 @@ class ClusterView:
             scrapes=self.scrapes,
             **fields,
         )
-
-
-def _established(crd: Obj) -> bool:
-    conditions = (crd.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)

@@ -24,7 +24,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiconform.kubeclient import KubeApiError, KubeClient
-from aiconform.snapshot import MetricSample, Obj, Scrape, Snapshot
+from aiconform.snapshot import MetricSample, Obj, Scrape, Snapshot, established
 
 __all__ = [
     "CUSTOM_RESOURCES",
@@ -126,13 +126,6 @@ async def _discover(kube: KubeClient) -> frozenset[str]:
     return frozenset(found)
 
 
-def _established(crd: Obj) -> bool:
-    return any(
-        c.get("type") == "Established" and c.get("status") == "True"
-        for c in crd.get("status", {}).get("conditions", [])
-    )
-
-
 def _crd_version(crd: Obj) -> str | None:
     """The storage version if it is served, else the first served version."""
     versions = [v for v in crd.get("spec", {}).get("versions", []) if v.get("served")]
@@ -147,7 +140,7 @@ async def _list_custom(kube: KubeClient, crds: Sequence[Obj]) -> dict[str, tuple
     for plural, group in CUSTOM_RESOURCES:
         key = f"{plural}.{group}"
         crd = by_name.get(key)
-        if crd is None or not _established(crd):
+        if crd is None or not established(crd):
             continue
         version = _crd_version(crd)
         if version is None:

@@ -14,6 +14,12 @@ from typing import Any
 Obj = Mapping[str, Any]
 
 
+def established(crd: Obj) -> bool:
+    """A CRD whose resources are served. `status.conditions` may be null on a CRD created a moment ago."""
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
 @dataclass(frozen=True)
 class MetricSample:
     name: str

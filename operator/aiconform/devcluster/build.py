@@ -82,7 +82,9 @@ def _run(step: str, cmd: Sequence[str], cwd: Path, log: Path, progress: Progress
     return "\n".join(lines)
 
 
-def _download_json(go: str, module: str, log: Path, progress: Progress) -> dict[str, str]:
+def download_module(go: str, module: str, log: Path | None = None) -> dict[str, str]:
+    """`go mod download -json module@version`: the module's info (`Dir`, `GoMod`, …); errors name the module."""
+    where = str(log) if log else None
     tmp = cache_root() / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)  # outside any module, so `go mod download` takes a module@version
     out = subprocess.run(
@@ -96,9 +98,9 @@ def _download_json(go: str, module: str, log: Path, progress: Progress) -> dict[
     try:
         info: dict[str, str] = json.loads(out.stdout)
     except json.JSONDecodeError:
-        raise DevClusterError(f"download {module}", out.stderr.strip() or "no output", log=str(log)) from None
+        raise DevClusterError(f"download {module}", out.stderr.strip() or "no output", log=where) from None
     if "Error" in info:
-        raise DevClusterError(f"download {module}", info["Error"], log=str(log))
+        raise DevClusterError(f"download {module}", info["Error"], log=where)
     return info
 
 
@@ -160,7 +162,7 @@ def build_kubernetes(progress: Progress = _stderr_progress) -> Path:
     log = work / "build.log"
     progress(f"building Kubernetes v{k} ({', '.join(versions.KUBE_BINARIES)}); cold builds take 15-40 min")
     progress(f"  log: {log}")
-    gomod_path = _download_json(go, f"k8s.io/kubernetes@v{k}", log, progress)["GoMod"]
+    gomod_path = download_module(go, f"k8s.io/kubernetes@v{k}", log)["GoMod"]
     upstream = Path(gomod_path).read_text()
     _init_module(go, work, "local/aiconform-kubernetes", log, progress)
     staging = staging_modules(upstream)

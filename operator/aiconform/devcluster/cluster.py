@@ -128,6 +128,18 @@ def _ports(layout: Layout, api_port: int, procs: dict[str, Proc]) -> dict[str, i
     return ports
 
 
+def _controller_args(kubeconfig: Path, port: int) -> list[str]:
+    """What the controller manager and the scheduler share: one identity, no leader election, loopback."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+    ]
+
+
 def _args(name: str, layout: Layout, ports: dict[str, int]) -> list[str]:
     pki = layout.pki
     if name == "etcd":
@@ -166,14 +178,8 @@ def _args(name: str, layout: Layout, ports: dict[str, int]) -> list[str]:
             "--profiling=false",
         ]
     if name == "kube-controller-manager":
-        kc = layout.component_kubeconfig("controller-manager")
         return [
-            f"--kubeconfig={kc}",
-            f"--authentication-kubeconfig={kc}",
-            f"--authorization-kubeconfig={kc}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports['kube-controller-manager']}",
+            *_controller_args(layout.component_kubeconfig("controller-manager"), ports[name]),
             f"--root-ca-file={pki.ca_crt}",
             f"--service-account-private-key-file={pki.sa_key}",
             "--use-service-account-credentials=true",
@@ -183,15 +189,7 @@ def _args(name: str, layout: Layout, ports: dict[str, int]) -> list[str]:
             "--concurrent-replicaset-syncs=10",
         ]
     if name == "kube-scheduler":
-        kc = layout.component_kubeconfig("scheduler")
-        return [
-            f"--kubeconfig={kc}",
-            f"--authentication-kubeconfig={kc}",
-            f"--authorization-kubeconfig={kc}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports['kube-scheduler']}",
-        ]
+        return _controller_args(layout.component_kubeconfig("scheduler"), ports[name])
     if name == "kwok":
         return [
             f"--config={layout.root / 'kwok-stages.yaml'}",

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from aiconform.devcluster.build import Progress, _download_json, _finish, _run, _stderr_progress, check_go
+from aiconform.devcluster.build import Progress, _finish, _run, _stderr_progress, check_go, download_module
 from aiconform.devcluster.errors import DevClusterError
 from aiconform.devcluster.paths import bin_dir, cache_root
 
@@ -61,7 +61,7 @@ def ensure_helm(progress: Progress = _stderr_progress, version: str = HELM) -> P
     log = work / "build.log"
     started = time.monotonic()
     progress(f"building Helm v{version} with go install (log: {log})")
-    info = _download_json(go, f"{HELM_MODULE}@v{version}", log, progress)
+    info = download_module(go, f"{HELM_MODULE}@v{version}", log)
     kube = client_go_version(Path(info["GoMod"]).read_text())
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)

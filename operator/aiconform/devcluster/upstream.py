@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +13,8 @@ from typing import Any
 import yaml
 
 from aiconform.devcluster import versions
-from aiconform.devcluster.build import check_go, go_env
+from aiconform.devcluster.build import check_go, download_module
 from aiconform.devcluster.errors import DevClusterError
-from aiconform.devcluster.paths import cache_root
 from aiconform.kubeclient import KubeClient, gather_bounded
 
 FIELD_MANAGER = "aiconform-devcluster"
@@ -58,24 +55,7 @@ def parse_sets(spec: str) -> list[str]:
 
 
 def module_dir(module: str, version: str) -> Path:
-    go = check_go()
-    tmp = cache_root() / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run(
-        [go, "mod", "download", "-json", f"{module}@{version}"],
-        cwd=tmp,
-        env=go_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        info = json.loads(out.stdout)
-    except json.JSONDecodeError:
-        raise DevClusterError(f"download {module}@{version}", out.stderr.strip() or "no output") from None
-    if "Error" in info:
-        raise DevClusterError(f"download {module}@{version}", info["Error"])
-    return Path(info["Dir"])
+    return Path(download_module(check_go(), f"{module}@{version}")["Dir"])
 
 
 def load_crds(name: str) -> list[dict[str, Any]]:
