@@ -12,6 +12,7 @@ import base64
 import json
 import ssl
 import tempfile
+import urllib.parse
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,19 @@ def path_for(obj: Mapping[str, Any], *, name: str | None = None, namespace: str 
     return f"{base}/{name}" if name else base
 
 
+def merge_query(path: str, params: Mapping[str, str] | None) -> tuple[str, dict[str, str] | None]:
+    """Move a query written into `path` (`...?labelSelector=a%3Db`) into `params`: httpx replaces a URL's query
+    with `params` instead of merging, which once turned a labelled LIST into a LIST of everything."""
+    if "?" not in path:
+        return path, dict(params) if params is not None else None
+    bare, query = path.split("?", 1)
+    merged = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    clash = sorted(set(merged) & set(params or {}))
+    if clash:
+        raise ValueError(f"query parameter(s) {', '.join(clash)} given twice for {bare}")
+    return bare, {**merged, **(params or {})}
+
+
 class KubeClient:
     """Async client over one connection pool; use `async with KubeClient(creds) as kube:`."""
 
@@ -170,6 +184,7 @@ class KubeClient:
     ) -> dict[str, Any] | None:
         headers = {"Content-Type": content_type} if content_type else None
         content = json.dumps(body).encode() if body is not None else None
+        path, params = merge_query(path, params)
         async with self._sem:
             resp = await self._http.request(method, path, content=content, headers=headers, params=params)
         if resp.status_code == 404 and ok_missing:
