@@ -158,6 +158,14 @@ class Bench:
             await stack.create_twins(kube, names, ("f", "k"))
         self.kubectl("apply", "--server-side", "--field-manager=aiconform-bench", "-f", str(ROOT / "crds"))
         self.kubectl("wait", "--for=condition=Established", "crd/conformanceprofiles.aiconform.io", "--timeout=60s")
+        others = self.kubectl("get", "conformanceprofiles", "-o", "name").stdout.split()
+        if others:
+            # Fixed-name cluster objects (ClusterQueue flavors, policies) belong to the first profile: a second
+            # one reports Conflict and would never settle. Measure on a cluster of its own.
+            raise RuntimeError(
+                f"cluster {self.args.cluster_name!r} already has {', '.join(others)}; the benchmark needs a fresh "
+                f"cluster: aiconform dev-cluster --name {self.args.cluster_name} down --purge"
+            )
         self.results["setup"]["workload_s"] = round(time.monotonic() - t, 2)
 
     async def expected(self) -> None:
@@ -197,6 +205,8 @@ class Bench:
                         log(f"all {sum(self.expect.values())} objects exist after {t_objects:.2f} s")
                 if t_settled is None:
                     ok, states = await asyncio.to_thread(self.settled)
+                    if "Conflict" in states.values():
+                        raise RuntimeError(f"the profile reports a Conflict and cannot settle: {states}")
                     if ok:
                         t_settled = time.monotonic() - started
                         log(f"status settled after {t_settled:.2f} s")
