@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiconform.kubeclient import KubeApiError, KubeClient
+from aiconform.kubeclient import KubeApiError, KubeClient, KubeTransportError
 from aiconform.snapshot import MetricSample, Obj, Scrape, Snapshot, established
 
 __all__ = [
@@ -197,16 +197,17 @@ def parse_dcgm_metrics(text: str) -> tuple[MetricSample, ...]:
     return tuple(samples)
 
 
-async def _scrape_one(http: httpx.AsyncClient, sem: asyncio.Semaphore, target: _Target) -> Scrape:
+async def _scrape_one(http: aiohttp.ClientSession, sem: asyncio.Semaphore, target: _Target) -> Scrape:
     async with sem:
         try:
-            resp = await http.get(target.url)
-        except httpx.HTTPError as exc:
+            async with http.get(target.url, allow_redirects=False) as resp:
+                status, text = resp.status, (await resp.read()).decode(errors="replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return Scrape(target.target, target.node, ok=False, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
-    if resp.status_code != 200:
-        return Scrape(target.target, target.node, ok=False, error=f"HTTP {resp.status_code}")
+    if status != 200:
+        return Scrape(target.target, target.node, ok=False, error=f"HTTP {status}")
     try:
-        samples = parse_dcgm_metrics(resp.text)
+        samples = parse_dcgm_metrics(text)
     except ValueError as exc:
         return Scrape(target.target, target.node, ok=False, error=f"unparsable metrics: {exc}")
     return Scrape(target.target, target.node, ok=True, samples=samples)
@@ -221,11 +222,12 @@ async def scrape_exporters(
     if not targets:
         return ()
     sem = asyncio.Semaphore(MAX_SCRAPE_CONCURRENCY)
-    limits = httpx.Limits(max_connections=MAX_SCRAPE_CONCURRENCY)
-    # No retries (httpx does none by default), no redirects, no proxies from the environment.
-    headers = {"User-Agent": user_agent}
-    async with httpx.AsyncClient(
-        timeout=timeout, limits=limits, headers=headers, trust_env=False, follow_redirects=False
+    # No retries (aiohttp does none), no redirects (per request), no proxies from the environment.
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=MAX_SCRAPE_CONCURRENCY),
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"User-Agent": user_agent},
+        trust_env=False,
     ) as http:
         return tuple(await asyncio.gather(*(_scrape_one(http, sem, t) for t in targets)))
 
@@ -247,7 +249,7 @@ async def collect(
 def _reachable() -> Iterator[None]:
     try:
         yield
-    except httpx.TransportError as exc:
+    except KubeTransportError as exc:
         detail = str(exc) or type(exc).__name__
         raise CollectError(f"cannot reach the Kubernetes API server: {detail}") from exc
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import aiohttp
 import kopf
 
 from aiconform import catalog, evaluator, metrics
@@ -95,22 +95,21 @@ async def wait_until_ready(info: kopf.ConnectionInfo, logger: kopf.Logger) -> No
 async def _readiness_problem(info: kopf.ConnectionInfo) -> str | None:
     """Why GET /readyz says the server is not ready, or None (ready, or not allowed to tell: go ahead)."""
     try:
-        async with _client(info) as client:
-            response = await client.get("/readyz")
-    except (httpx.HTTPError, OSError) as exc:
+        async with _client(info) as client, client.get(f"{(info.server or '').rstrip('/')}/readyz") as response:
+            status = response.status
+    except (aiohttp.ClientError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if response.status_code in (200, 401, 403):
+    if status in (200, 401, 403):
         return None
-    return f"/readyz answered HTTP {response.status_code}"
+    return f"/readyz answered HTTP {status}"
 
 
-def _client(info: kopf.ConnectionInfo) -> httpx.AsyncClient:
-    """An HTTP client with the login's server and credentials (never logged; trust_env off: no proxies)."""
-    return httpx.AsyncClient(
-        base_url=info.server,
-        verify=info.as_ssl_context(),
+def _client(info: kopf.ConnectionInfo) -> aiohttp.ClientSession:
+    """An HTTP client with the login's credentials (never logged; trust_env off: no proxies)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=info.as_ssl_context()),
         headers=info.as_http_headers(),
-        timeout=API_TIMEOUT,
+        timeout=aiohttp.ClientTimeout(total=API_TIMEOUT),
         trust_env=False,
     )
 

@@ -2,7 +2,7 @@
 `aiconform check` collector.
 
 The operator's watches go through kopf; these callers need a handful of verbs done fast and in bulk, so a thin
-httpx client with server-side apply is simpler and quicker than a generated client.
+aiohttp client with server-side apply is simpler and quicker than a generated client.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import yaml
 
 # Kinds the harness writes, by (group/version, kind) → (plural, namespaced). Enough for our needs; an unknown
@@ -52,6 +52,10 @@ _KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ("servicemonitors", True),
     ("aiconform.io/v1alpha1", "ConformanceProfile"): ("conformanceprofiles", False),
 }
+
+
+class KubeTransportError(OSError):
+    """The API server could not be reached or did not answer in time (no HTTP status to speak of)."""
 
 
 class KubeApiError(Exception):
@@ -119,8 +123,8 @@ def path_for(obj: Mapping[str, Any], *, name: str | None = None, namespace: str 
 
 
 def merge_query(path: str, params: Mapping[str, str] | None) -> tuple[str, dict[str, str] | None]:
-    """Move a query written into `path` (`...?labelSelector=a%3Db`) into `params`: httpx replaces a URL's query
-    with `params` instead of merging, which once turned a labelled LIST into a LIST of everything."""
+    """Move a query written into `path` (`...?labelSelector=a%3Db`) into `params`: some HTTP clients replace a
+    URL's query with `params` instead of merging (httpx did: a labelled LIST once listed everything)."""
     if "?" not in path:
         return path, dict(params) if params is not None else None
     bare, query = path.split("?", 1)
@@ -155,22 +159,30 @@ class KubeClient:
             server = creds.server
         if server is None or ssl_context is None:
             raise ValueError("KubeClient needs credentials or a server and an SSL context")
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._http = httpx.AsyncClient(
-            base_url=server,
-            verify=ssl_context,
-            headers=all_headers,
-            limits=limits,
-            timeout=httpx.Timeout(60.0, connect=10.0),
-            trust_env=False,
-        )
+        self._server = server.rstrip("/")  # joined by hand: aiohttp's base_url would drop a path prefix
+        self._ssl, self._headers, self._concurrency = ssl_context, all_headers, concurrency
+        self._session: aiohttp.ClientSession | None = None
         self._sem = asyncio.Semaphore(concurrency)
 
     async def __aenter__(self) -> KubeClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the running event loop (aiohttp binds a session to its loop).
+        # aiohttp, not httpx: kopf already brings it, and it is 3-5x cheaper per request on these machines.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self._concurrency),
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=60.0, connect=10.0),
+                trust_env=False,  # no proxies from the environment
+            )
+        return self._session
 
     async def request(
         self,
@@ -182,20 +194,27 @@ class KubeClient:
         params: Mapping[str, str] | None = None,
         ok_missing: bool = False,
     ) -> dict[str, Any] | None:
-        headers = {"Content-Type": content_type} if content_type else None
+        headers = {"Content-Type": content_type or "application/json"} if body is not None else None
         content = json.dumps(body).encode() if body is not None else None
         path, params = merge_query(path, params)
         async with self._sem:
-            resp = await self._http.request(method, path, content=content, headers=headers, params=params)
-        if resp.status_code == 404 and ok_missing:
-            return None
-        if resp.status_code >= 400:
             try:
-                message = resp.json().get("message", resp.text)
+                async with self._http().request(
+                    method, self._server + path, data=content, headers=headers, params=params, allow_redirects=False
+                ) as resp:
+                    status, raw = resp.status, await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise KubeTransportError(f"{method} {path}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        if status == 404 and ok_missing:
+            return None
+        if status >= 400:
+            try:
+                message = json.loads(raw).get("message", raw.decode(errors="replace"))
             except ValueError:
-                message = resp.text
-            raise KubeApiError(resp.status_code, message)
-        return resp.json() if resp.content else {}
+                message = raw.decode(errors="replace")
+            raise KubeApiError(status, message)
+        out: dict[str, Any] = json.loads(raw) if raw else {}
+        return out
 
     async def get(self, path: str) -> dict[str, Any] | None:
         return await self.request("GET", path, ok_missing=True)

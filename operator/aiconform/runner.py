@@ -84,7 +84,7 @@ def setup_logging(fmt: str, verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Chatty libraries: request lines (/healthz polls, GET /version) are noise, never needed at INFO.
     # kopf logs every /healthz probe run at INFO.
-    for name in ("aiohttp.access", "httpx", "httpcore", "kopf.activities.probe"):
+    for name in ("aiohttp.access", "kopf.activities.probe"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("asyncio").setLevel(logging.DEBUG if verbose else logging.WARNING)
 

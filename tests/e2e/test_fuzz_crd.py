@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from conftest import Cluster
 from hypothesis import HealthCheck, given, settings
 
 from aiconform import crdgen
-from aiconform.kubeclient import KubeApiError, KubeClient, load_credentials
+from aiconform.kubeclient import KubeApiError, KubeClient, KubeTransportError, load_credentials
 from aiconform.models import ValidationError, validate_profile
 
 UNIT = Path(__file__).resolve().parents[1] / "unit"
@@ -105,7 +104,7 @@ class ApiServer:
                     return Verdict(False, str(exc).removeprefix(f"HTTP {exc.status}: "))
                 if exc.status not in TRANSIENT or time.monotonic() > deadline:
                     raise
-            except (TimeoutError, httpx.TransportError):
+            except (TimeoutError, KubeTransportError):
                 if time.monotonic() > deadline:
                     raise
             else:

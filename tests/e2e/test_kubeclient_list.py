@@ -1,4 +1,4 @@
-"""KubeClient.list honours a label selector written into the path (httpx would silently drop it)."""
+"""KubeClient.list honours a label selector written into the path (merged with its own paging parameters)."""
 
 from __future__ import annotations
 

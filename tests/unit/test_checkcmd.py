@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -28,7 +27,7 @@ from aiconform.checkcmd import (
 )
 from aiconform.cli import CliError, main
 from aiconform.collect import CollectError, collect, dcgm_targets, parse_dcgm_metrics
-from aiconform.kubeclient import KubeApiError
+from aiconform.kubeclient import KubeApiError, KubeTransportError
 from aiconform.report import is_met
 from aiconform.snapshot import Snapshot
 from aiconform.verdict import Verdict, VerdictStatus
@@ -465,4 +464,4 @@ def test_collect_optional_forbidden_is_empty_core_forbidden_fails() -> None:
 
 def test_collect_unreachable_is_collect_error() -> None:
     with pytest.raises(CollectError, match="cannot reach the Kubernetes API server"):
-        _collect(FakeKube(errors={"/version": httpx.ConnectError("All connection attempts failed")}))
+        _collect(FakeKube(errors={"/version": KubeTransportError("GET /version: connection refused")}))

@@ -82,4 +82,4 @@ async def test_unreachable_server() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, not listening: connections are refused
         info = kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}")
-        assert "ConnectError" in (await handlers._readiness_problem(info) or "")
+        assert f"Cannot connect to host 127.0.0.1:{port}" in (await handlers._readiness_problem(info) or "")
