@@ -305,9 +305,7 @@ class Bench:
 
     async def metrics_text(self) -> str:
         async with self.client() as kube:
-            resp = await kube._http.get("/metrics")
-            resp.raise_for_status()
-            return resp.text
+            return await kube.get_text("/metrics")
 
     async def steady(self) -> None:
         secs = self.args.steady_seconds

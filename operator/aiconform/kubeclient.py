@@ -135,6 +135,16 @@ def merge_query(path: str, params: Mapping[str, str] | None) -> tuple[str, dict[
     return bare, {**merged, **(params or {})}
 
 
+def _raise_for(status: int, raw: bytes) -> None:
+    if status < 400:
+        return
+    try:
+        message = json.loads(raw).get("message", raw.decode(errors="replace"))
+    except (ValueError, AttributeError):
+        message = raw.decode(errors="replace")
+    raise KubeApiError(status, message)
+
+
 class KubeClient:
     """Async client over one connection pool; use `async with KubeClient(creds) as kube:`."""
 
@@ -196,25 +206,36 @@ class KubeClient:
     ) -> dict[str, Any] | None:
         headers = {"Content-Type": content_type or "application/json"} if body is not None else None
         content = json.dumps(body).encode() if body is not None else None
-        path, params = merge_query(path, params)
+        status, raw = await self._send(method, path, content, headers, params)
+        if status == 404 and ok_missing:
+            return None
+        _raise_for(status, raw)
+        out: dict[str, Any] = json.loads(raw) if raw else {}
+        return out
+
+    async def get_text(self, path: str) -> str:
+        """GET a plain-text endpoint (`/metrics`)."""
+        status, raw = await self._send("GET", path, None, None, None)
+        _raise_for(status, raw)
+        return raw.decode(errors="replace")
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+    ) -> tuple[int, bytes]:
+        path, query = merge_query(path, params)
         async with self._sem:
             try:
                 async with self._http().request(
-                    method, self._server + path, data=content, headers=headers, params=params, allow_redirects=False
+                    method, self._server + path, data=content, headers=headers, params=query, allow_redirects=False
                 ) as resp:
-                    status, raw = resp.status, await resp.read()
+                    return resp.status, await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise KubeTransportError(f"{method} {path}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
-        if status == 404 and ok_missing:
-            return None
-        if status >= 400:
-            try:
-                message = json.loads(raw).get("message", raw.decode(errors="replace"))
-            except ValueError:
-                message = raw.decode(errors="replace")
-            raise KubeApiError(status, message)
-        out: dict[str, Any] = json.loads(raw) if raw else {}
-        return out
 
     async def get(self, path: str) -> dict[str, Any] | None:
         return await self.request("GET", path, ok_missing=True)
