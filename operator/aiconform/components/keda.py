@@ -23,7 +23,7 @@ Without the ScaledObject CRD Established (and keda.sh/v1alpha1 served) nothing i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from aiconform.checks._common import as_list, as_map, labels, meta, name, namespace, spec_of
 from aiconform.components._common import (
@@ -67,29 +67,35 @@ def _owned_by_scaled_object(obj: Obj) -> bool:
     return any(as_map(o).get("kind") == SCALED_OBJECT_KIND for o in as_list(meta(obj).get("ownerReferences")))
 
 
-def hpa_for(snapshot: Snapshot, dep: Obj) -> Obj | None:
-    """An HPA scaling this Deployment that KEDA did not make for a ScaledObject."""
+def by_namespace(objects: Iterable[Obj]) -> dict[str, list[Obj]]:
+    """Objects grouped by namespace, each group sorted by name: one pass, so a plan over D Deployments and S
+    ScaledObjects costs D + S, not D x S (1,000 of each took seconds per pass)."""
+    out: dict[str, list[Obj]] = {}
+    for obj in sorted(objects, key=name):
+        out.setdefault(namespace(obj), []).append(obj)
+    return out
+
+
+def hpa_for(hpas: Mapping[str, list[Obj]], dep: Obj) -> Obj | None:
+    """An HPA scaling this Deployment that KEDA did not make for a ScaledObject (`hpas`: by_namespace)."""
     return next(
         (
             h
-            for h in sorted(snapshot.hpas, key=name)
-            if namespace(h) == namespace(dep)
-            and _targets_deployment(as_map(spec_of(h).get("scaleTargetRef")), name(dep))
+            for h in hpas.get(namespace(dep), ())
+            if _targets_deployment(as_map(spec_of(h).get("scaleTargetRef")), name(dep))
             and not _owned_by_scaled_object(h)
         ),
         None,
     )
 
 
-def foreign_scaled_object(snapshot: Snapshot, dep: Obj, ref: ProfileRef) -> Obj | None:
-    """A ScaledObject targeting this Deployment that this profile did not make."""
+def foreign_scaled_object(scaled_objects: Mapping[str, list[Obj]], dep: Obj, ref: ProfileRef) -> Obj | None:
+    """A ScaledObject targeting this Deployment that this profile did not make (`scaled_objects`: by_namespace)."""
     return next(
         (
             so
-            for so in sorted(snapshot.objects(CRD), key=name)
-            if namespace(so) == namespace(dep)
-            and _targets_deployment(as_map(spec_of(so).get("scaleTargetRef")), name(dep))
-            and not is_ours(so, ref)
+            for so in scaled_objects.get(namespace(dep), ())
+            if _targets_deployment(as_map(spec_of(so).get("scaleTargetRef")), name(dep)) and not is_ours(so, ref)
         ),
         None,
     )
@@ -138,10 +144,11 @@ def plan(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
     objects: list[Manifest] = []
     notes: list[str] = []
     skipped: list[str] = []
+    hpas, scaled_objects = by_namespace(snapshot.hpas), by_namespace(snapshot.objects(CRD))
     for dep in inference_deployments(spec, snapshot):
         dep_ref = f"{namespace(dep)}/{name(dep)}"
-        hpa = hpa_for(snapshot, dep)
-        foreign = None if hpa else foreign_scaled_object(snapshot, dep, ref)
+        hpa = hpa_for(hpas, dep)
+        foreign = None if hpa else foreign_scaled_object(scaled_objects, dep, ref)
         if hpa is not None:
             notes.append(f"Deployment {dep_ref} has an HPA ({name(hpa)}): no ScaledObject created")
         elif foreign is not None:
