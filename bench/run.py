@@ -311,6 +311,8 @@ class Bench:
         secs = self.args.steady_seconds
         await asyncio.sleep(2)  # let the drift repairs' status writes land
         log_start = self.oplog.stat().st_size
+        audit = cluster.audit_log(self.args.cluster_name)
+        audit_start = audit.stat().st_size if audit.exists() else None
         before = stack.parse_request_totals(await self.metrics_text())
         p0 = self.passes()
         await asyncio.sleep(secs)
@@ -324,12 +326,21 @@ class Bench:
             f.seek(log_start)
             window = f.read().decode(errors="replace").splitlines()
         op_writes = [line for line in window if WRITE_LOG.search(line)]
+        by_operator = self.audited(audit, audit_start)
         self.results["steady"] = {
             "seconds": secs,
             "apiserver_writes_all_clients": writes,
             "apiserver_writes_to_managed_kinds": {k: n for k, n in writes.items() if k.split("/")[-1] in managed},
             "apiserver_lists_all_clients": lists,
             "apiserver_lists_of_managed_kinds": {k: n for k, n in lists.items() if k.split("/")[-1] in managed},
+            # From the API server's audit log, by user agent: what the operator itself asked for.
+            "operator_requests": by_operator,
+            "operator_writes": None
+            if by_operator is None
+            else {k: n for k, n in by_operator.items() if k.split()[0] in stack.AUDIT_WRITE_VERBS},
+            "operator_lists": None
+            if by_operator is None
+            else {k: n for k, n in by_operator.items() if k.split()[0] == "list"},
             "operator_log_writes": len(op_writes),
             "operator_log_write_samples": op_writes[:10],
             "operator_log_lines": len(window),
@@ -337,6 +348,15 @@ class Bench:
             "operator_pass_mean_s": round((p1[1] - p0[1]) / (p1[0] - p0[0]), 3) if p1[0] > p0[0] else None,
         }
         log(f"steady: {self.results['steady']}")
+
+    @staticmethod
+    def audited(audit: Path, start: int | None) -> dict[str, int] | None:
+        """The operator's requests in the audit log since byte `start` (None: no audit log to read)."""
+        if start is None or not audit.exists() or audit.stat().st_size < start:
+            return None  # no log, or it was rotated during the window: say unknown rather than a partial count
+        with audit.open("rb") as f:
+            f.seek(start)
+            return stack.audit_requests(f.read().decode(errors="replace").splitlines())
 
     def teardown(self) -> None:
         self.stop_operator()

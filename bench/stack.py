@@ -9,6 +9,7 @@ import json
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -209,5 +210,28 @@ def parse_request_totals(text: str) -> dict[tuple[str, str, str], float]:
 
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY", "CREATE", "UPDATE"}
+AUDIT_WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+# The operator's two HTTP clients: kopf's watches and event posts, and KubeClient's writes and status patches.
+OPERATOR_AGENTS = ("aiconform-operator", "kopf/")
+
+
+def audit_requests(lines: Iterable[str], agents: tuple[str, ...] = OPERATOR_AGENTS) -> dict[str, int]:
+    """Requests in audit-log lines made by clients whose user agent starts with one of `agents`, counted by
+    "<verb> <group>/<resource>" (or "<verb> <path>" for non-resource URLs). Unreadable lines (a line being
+    written as we read) are skipped."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or not str(event.get("userAgent", "")).startswith(agents):
+            continue
+        ref = event.get("objectRef") or {}
+        what = f"{ref.get('apiGroup', '')}/{ref['resource']}" if ref.get("resource") else event.get("requestURI", "")
+        sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+        counts[f"{event.get('verb')} {what}{sub}"] += 1
+    return dict(sorted(counts.items()))
+
 
 __all__ = ["kind_info", "path_for"]

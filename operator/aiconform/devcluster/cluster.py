@@ -69,6 +69,30 @@ class Layout:
     def component_kubeconfig(self, client: str) -> Path:
         return self.root / f"{client}.kubeconfig"
 
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "logs" / "audit.log"
+
+
+def audit_log(name: str) -> Path:
+    """Where the cluster's API server writes its audit log (one JSON event per line)."""
+    return Layout(cluster_dir(name)).audit_log
+
+
+# Who asked for what, at Metadata level (no bodies: nothing secret lands on disk). It lets a benchmark count one
+# client's requests by user agent, which `apiserver_request_total` cannot. Lease renewals (every simulated
+# kubelet, every few seconds) are left out: they are most of the volume and nobody's question.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: None
+  nonResourceURLs: [/healthz*, /livez*, /readyz*, /version, /metrics]
+- level: Metadata
+"""
+
 
 def _load_state(layout: Layout) -> dict[str, Any]:
     try:
@@ -176,6 +200,11 @@ def _args(name: str, layout: Layout, ports: dict[str, int]) -> list[str]:
             "--max-requests-inflight=800",
             "--max-mutating-requests-inflight=400",
             "--profiling=false",
+            f"--audit-policy-file={layout.root / 'audit-policy.yaml'}",
+            f"--audit-log-path={layout.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",  # MB, then rotated
+            "--audit-log-maxbackup=1",
         ]
     if name == "kube-controller-manager":
         return [
@@ -276,6 +305,7 @@ def up(name: str, api_port: int, pools: list[Pool], progress: Progress) -> Path:
     )
     api_ctx = _admin_ssl(pki)
     _write_kwok_stages(layout)
+    (layout.root / "audit-policy.yaml").write_text(AUDIT_POLICY)
     for component in COMPONENTS:
         proc = procs[component]
         if proc.running():
