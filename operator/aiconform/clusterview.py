@@ -109,6 +109,8 @@ class ClusterView:
     def __init__(self) -> None:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in ALL}
         self._seen: set[str] = set()  # keys whose watch delivered at least one event (or were listed)
+        # Until the initial listing is known complete (see `listed`): every object each watch has shown us.
+        self._shown: dict[str, set[tuple[str, str]]] | None = {}
         self.generation = 0
         self._changed = asyncio.Event()
         self.server_version: str | None = None
@@ -123,6 +125,8 @@ class ClusterView:
         store = self._objects.setdefault(key, {})
         self._seen.add(key)
         ours = (meta.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE
+        if self._shown is not None and (ours or not managed_only):
+            self._shown.setdefault(key, set()).add(ident)
         if event_type == "DELETED" or (managed_only and not ours):
             if store.pop(ident, None) is None:
                 return
@@ -147,6 +151,18 @@ class ClusterView:
         except TimeoutError:
             return self.generation != since
         return True
+
+    def shown(self, key: str) -> int:
+        """How many distinct objects the watch of `key` delivered since start (0 once listing is complete)."""
+        return len((self._shown or {}).get(key, ()))
+
+    def listing_complete(self) -> None:
+        """Stop counting: from here on the view is trusted (and the bookkeeping memory is released)."""
+        self._shown = None
+
+    @property
+    def listed(self) -> bool:
+        return self._shown is None
 
     def size(self) -> int:
         return sum(len(v) for v in self._objects.values())

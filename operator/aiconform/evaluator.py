@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from aiconform import catalog, collect, metrics, reconciler
+from aiconform import catalog, collect, listing, metrics, reconciler
 from aiconform.clusterview import ALL, ClusterView, Watched
 from aiconform.conditions import flips, utc_now
 from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, PLURAL, VERSION
@@ -50,6 +50,7 @@ class _Runtime:
     discovery_generation: int = -1  # crd_changes when discovery last ran
     crd_changes: int = 0
     profiles: set[str] = field(default_factory=set)  # uids with a running daemon
+    listing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one initial-listing wait for all daemons
     last_evaluation: str | None = None
 
 
@@ -81,25 +82,12 @@ def _on_event(watched: Watched) -> Callable[..., Coroutine[Any, Any, None]]:
     return handler
 
 
-def _on_index(watched: Watched) -> Callable[..., None]:
-    """An index that keeps nothing in kopf but fills the view: kopf starts no daemon before every indexed
-    resource was listed once, so the first pass never sees a half-filled view (and prunes what it cannot see).
-    Index handlers see additions and changes; deletions arrive through the event handler."""
-
-    def handler(body: kopf.Body, **_: Any) -> None:
-        VIEW.apply_event(watched.key, None, body, managed_only=watched.field == "managed")
-        return None
-
-    return handler
-
-
 def register_watches() -> None:
     for w in ALL:
         kwargs: dict[str, Any] = {"group": w.group, "plural": w.plural}
         if w.version:
             kwargs["version"] = w.version
         kopf.on.event(**kwargs, id=f"view-{w.key}")(_on_event(w))
-        kopf.index(**kwargs, id=f"listed-{w.key}")(_on_index(w))
 
 
 async def refresh_discovery(logger: kopf.Logger) -> None:
@@ -242,6 +230,7 @@ def interval_of(body: kopf.Body) -> float:
 async def run_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
     """Evaluate now, then again on any watched change (debounced) or when the interval has passed."""
     runtime.profiles.add(str(body.metadata.uid))
+    await ensure_listed(logger)
     while not stopped:
         since = VIEW.generation
         generation = body.metadata.get("generation")
@@ -255,10 +244,20 @@ async def run_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.
                 break
 
 
+async def ensure_listed(logger: kopf.Logger) -> None:
+    """No pass before the view holds everything that existed at start (listing.py says why and how)."""
+    async with runtime.listing:
+        if VIEW.listed:
+            return
+        await refresh_discovery(logger)
+        await listing.wait_listed(VIEW, client, logger)
+
+
 async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
     spec = read_profile(body)
     # An unreadable spec gets the choice that loses nothing: leave the objects in place.
     policy = spec.deletion_policy if isinstance(spec, ProfileSpec) else "Orphan"
+    await ensure_listed(logger)  # a half-listed view would leave some of our objects behind
     existing = VIEW.managed(body.metadata.name or "")
     async with client() as kube:
         errors = await reconciler.cleanup(body, policy, existing, VIEW.snapshot(), kube, logger)
