@@ -8,6 +8,7 @@ and re-lists only when a watch is broken, as the API server requires.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,9 +89,66 @@ MANAGED: tuple[Watched, ...] = (
 ALL: tuple[Watched, ...] = CORE + CUSTOM + MANAGED
 
 
+# What checks and components read of the two most numerous kinds' status. The rest (node images, addresses,
+# container statuses, probe and heartbeat times) costs memory, and the heartbeats would wake every profile's
+# daemon for nothing.
+_KEPT_STATUS = {
+    "Node": ("allocatable", "capacity", "conditions"),
+    "Pod": ("phase", "podIP", "conditions"),
+}
+_VOLATILE_CONDITION_FIELDS = ("lastHeartbeatTime", "lastProbeTime")
+
+
+def _trim_status(kind: str, status: Any) -> Any:
+    keep = _KEPT_STATUS.get(kind)
+    if keep is None or not isinstance(status, Mapping):
+        return status
+    out = {k: status[k] for k in keep if k in status}
+    if isinstance(out.get("conditions"), list):
+        out["conditions"] = [
+            {k: v for k, v in c.items() if k not in _VOLATILE_CONDITION_FIELDS} if isinstance(c, Mapping) else c
+            for c in out["conditions"]
+        ]
+    return out
+
+
+def _trim_crd_spec(spec: Any) -> Any:
+    """A CRD's schemas are most of its size (hundreds of KB for some) and no check reads them."""
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("versions"), list):
+        return spec
+    versions = [
+        {k: v for k, v in ver.items() if k != "schema"} if isinstance(ver, Mapping) else ver for ver in spec["versions"]
+    ]
+    return {**spec, "versions": versions}
+
+
+_Leaf = tuple[tuple[str, Any], ...]
+
+
+def compact(value: Any, leaves: dict[_Leaf, dict[str, Any]]) -> Any:
+    """The same data in less memory: keys and short strings interned, and equal leaf maps within one object
+    shared (a ResourceSlice repeats `{"string": "Ampere"}` for every device: 66 KB per slice becomes 23 KB).
+    Safe because nothing mutates the view; `leaves` is per object, so nothing outlives it."""
+    if isinstance(value, dict):
+        out = {sys.intern(k) if isinstance(k, str) else k: compact(v, leaves) for k, v in value.items()}
+        if all(isinstance(v, str | int | float | bool) or v is None for v in out.values()):
+            return leaves.setdefault(tuple(out.items()), out)
+        return out
+    if isinstance(value, list):
+        return [compact(v, leaves) for v in value]
+    if isinstance(value, str) and len(value) <= 64:
+        return sys.intern(value)
+    return value
+
+
 def trim(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep what checks read; drop managedFields and last-applied copies that only cost memory."""
+    """Keep what checks read; drop managedFields, last-applied copies, CRD schemas and volatile status."""
+    kind = str(body.get("kind") or "")
     out = {k: v for k, v in body.items() if k != "metadata"}
+    if "status" in out:
+        out["status"] = _trim_status(kind, out["status"])
+    if kind == "CustomResourceDefinition" and "spec" in out:
+        out["spec"] = _trim_crd_spec(out["spec"])
     meta = dict(body.get("metadata") or {})
     if body.get("kind") != "Namespace":  # for namespaces it tells which labels our field manager owns
         meta.pop("managedFields", None)
@@ -100,7 +158,8 @@ def trim(body: Mapping[str, Any]) -> dict[str, Any]:
             k: v for k, v in annotations.items() if k != "kubectl.kubernetes.io/last-applied-configuration"
         }
     out["metadata"] = meta
-    return out
+    compacted: dict[str, Any] = compact(out, {})
+    return compacted
 
 
 class ClusterView:
