@@ -44,6 +44,7 @@ from aiconform.devcluster.build import build_all  # noqa: E402
 from aiconform.kubeclient import KubeClient, load_credentials  # noqa: E402
 
 DRIFT_KINDS = ("NetworkPolicy", "ResourceQuota", "LocalQueue")
+LISTING_LOG = re.compile(r"Initial listing complete: \d+ resources in ([0-9.]+) s")
 WRITE_LOG = re.compile(r"\b(Created|Repaired drift|Pruned|Labelled|Orphaned|Released|Patching|Updated)\b")
 
 
@@ -219,6 +220,8 @@ class Bench:
         n, secs = self.passes()
         self.results["scale"]["operator_passes"] = n
         self.results["scale"]["operator_pass_mean_s"] = round(secs / n, 3) if n else None
+        listed = LISTING_LOG.search(self.oplog.read_text(errors="replace"))
+        self.results["scale"]["operator_initial_listing_s"] = float(listed.group(1)) if listed else None
         self.results["memory"] = {"peak_rss_mb_after_scale": self.rss()}
 
     async def floor(self) -> None:
