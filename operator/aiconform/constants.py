@@ -18,3 +18,4 @@ FINALIZER = f"{GROUP}/cleanup"
 # Condition types written on every profile besides the one-per-requirement ones.
 CONDITION_READY = "Ready"
 CONDITION_CONFORMANT = "Conformant"
+PROFILE_NAME_MAX = 63  # the profile name is a label value (aiconform.io/profile) on everything it makes

@@ -236,7 +236,11 @@ def open_api_schema() -> Schema:
                 "description": "Kind is a string value representing the REST resource this object represents.",
                 "type": "string",
             },
-            "metadata": {"type": "object"},
+            # The name becomes a label value (aiconform.io/profile) on everything the profile makes: 63 at most.
+            "metadata": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "maxLength": constants.PROFILE_NAME_MAX}},
+            },
             "spec": spec,
             "status": status,
         },

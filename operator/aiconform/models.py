@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from aiconform.constants import PROFILE_NAME_MAX
+
 __all__ = [
     "REQUIREMENT_CATEGORIES",
     "REQUIREMENT_IDS",
@@ -849,6 +851,15 @@ class ConformanceProfile(BaseModel):
     spec: ProfileSpec = Field(default=ProfileSpec(), description="Desired state.")
     # Kept open: the operator owns it, and a stale or foreign status must never make the spec unreadable.
     status: dict[str, Any] | None = Field(default=None, description="Observed state (see ProfileStatus).")
+
+    @field_validator("metadata")
+    @classmethod
+    def _name_fits_a_label(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The name is written as the aiconform.io/profile label value on every object the profile makes.
+        name = value.get("name")
+        if isinstance(name, str) and len(name) > PROFILE_NAME_MAX:
+            raise ValueError(f"name is {len(name)} characters; at most {PROFILE_NAME_MAX} (it becomes a label value)")
+        return value
 
     @field_validator("spec", mode="before")
     @classmethod
