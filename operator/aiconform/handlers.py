@@ -12,14 +12,14 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import aiohttp
 import kopf
 
 from aiconform import catalog, evaluator, metrics
-from aiconform.constants import FINALIZER, GROUP, MANAGED_BY_VALUE, PLURAL, VERSION
+from aiconform.constants import FINALIZER, GROUP, KIND, MANAGED_BY_VALUE, PLURAL, VERSION
 from aiconform.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
 
 API_TIMEOUT = 10.0  # seconds for our own GET /version and /readyz
@@ -114,6 +114,17 @@ def _client(info: kopf.ConnectionInfo) -> aiohttp.ClientSession:
     )
 
 
+class ProfileOnlyDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf builds a diff base (a deep copy) of every object of every watched kind on every event, though only
+    change handlers use it, and only ConformanceProfiles have those. At 10,000 watched objects that copy was a
+    sixth of the operator's CPU; other kinds get an empty essence instead."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None) -> kopf.BodyEssence:
+        if body.get("kind") != KIND:
+            return kopf.BodyEssence()
+        return super().build(body=body, extra_fields=extra_fields)
+
+
 @kopf.on.startup(id="aiconform-settings")
 def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Events: only our explicit kopf.info/warn calls (one per condition flip), not every log line.
@@ -126,6 +137,7 @@ def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf puts a finalizer on every object that has a daemon (to stop it before the object goes); name it
     # ours. It is removed on deletion while the operator runs: delete profiles before uninstalling it.
     settings.persistence.finalizer = FINALIZER
+    settings.persistence.diffbase_storage = ProfileOnlyDiffBase()
     # Long-polling watches that the server ends first; the client timeout only catches dead connections.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330

@@ -137,8 +137,11 @@ async def reconcile_components(
     errors: list[tuple[str, str]] = []
     done: list[Action] = []
     if kube is not None:
-        runnable = [a for a in actions if not _runaway(a)]
-        for stuck in (a for a in actions if a not in runnable):
+        # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
+        # actions was quadratic (most of a 7,000-object pass).
+        paused = {id(a) for a in actions if _runaway(a)}
+        runnable = [a for a in actions if id(a) not in paused]
+        for stuck in (a for a in actions if id(a) in paused):
             errors.append((stuck.component, f"{describe(stuck.key)} changes back after every update; paused"))
         outcome = await applier.execute(kube, runnable)
         done, errors = outcome.done, errors + outcome.errors
@@ -151,7 +154,8 @@ async def reconcile_components(
             _record(body, action, seen, now, logger)
     for conflict in decision.conflicts:
         logger.debug("Still in the way: %s", conflict.message())
-    pending = [a for a in actions if a not in done]
+    finished = {id(a) for a in done}
+    pending = [a for a in actions if id(a) not in finished]
     status: dict[str, Any] = {}
     for component in COMPONENTS:
         enabled = bool(getattr(spec.components, _attr(component)).enabled)

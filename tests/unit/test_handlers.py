@@ -83,3 +83,11 @@ async def test_unreachable_server() -> None:
         port = sock.getsockname()[1]  # bound, not listening: connections are refused
         info = kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}")
         assert f"Cannot connect to host 127.0.0.1:{port}" in (await handlers._readiness_problem(info) or "")
+
+
+def test_diff_base_only_for_profiles() -> None:
+    storage = handlers.ProfileOnlyDiffBase()
+    pod = kopf.Body({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"nodeName": "n"}})
+    assert storage.build(body=pod) == {}
+    profile = kopf.Body({"kind": "ConformanceProfile", "metadata": {"name": "x"}, "spec": {"a": 2}})
+    assert storage.build(body=profile)["spec"] == {"a": 2}
