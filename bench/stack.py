@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from aiconform.components import ProfileRef, apply_order, desired, kind_info
+from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE
 from aiconform.kubeclient import KubeApiError, KubeClient, gather_bounded, path_for
 from aiconform.models import validate_profile
 from aiconform.snapshot import Snapshot
 
-PROFILE_LABEL = "aiconform.io/profile"
+PROFILE_LABEL = LABEL_PROFILE
 TENANT_LABEL = "aiconform-bench/tenant"
 COPY_LABEL = "aiconform-bench/copy"
 
@@ -126,11 +127,15 @@ async def count_owned(kube: KubeClient, profile: str, kinds: list[str]) -> dict[
     return dict(await asyncio.gather(*(one(k) for k in kinds)))
 
 
+OUR_LABELS = {PROFILE_LABEL, LABEL_MANAGED_BY, "app.kubernetes.io/component"}
+
+
 def copies(objects: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
     """The rendered objects written by someone else: namespaced ones in the twin namespace `<ns>-<suffix>` (not a
     tenant, so no ScaledObject of ours meets a foreign one for the same Deployment), cluster-scoped ones renamed
-    `<name>-<suffix>`; the profile's label and owner reference removed so the operator neither counts nor prunes
-    them. Same kinds, same bodies, same count."""
+    `<name>-<suffix>`; our labels and owner reference removed, as a user's own objects would be, so the operator
+    neither counts, prunes nor keeps them (kinds it watches only for its own objects). Same kinds, same bodies
+    (but two or three label lines), same count."""
     out = []
     for obj in objects:
         c = copy.deepcopy(obj)
@@ -140,7 +145,7 @@ def copies(objects: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
         else:
             meta["name"] = _suffixed(meta["name"], suffix)
         meta.pop("ownerReferences", None)
-        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != PROFILE_LABEL}
+        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in OUR_LABELS}
         labels[COPY_LABEL] = suffix
         meta["labels"] = labels
         out.append(c)
