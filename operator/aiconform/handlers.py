@@ -124,6 +124,9 @@ class ProfileOnlyDiffBase(kopf.AnnotationsDiffBaseStorage):
             return kopf.BodyEssence()
         return super().build(body=body, extra_fields=extra_fields)
 
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return super().fetch(body=body) if body.get("kind") == KIND else None
+
 
 @kopf.on.startup(id="aiconform-settings")
 def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:

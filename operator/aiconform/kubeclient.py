@@ -269,11 +269,12 @@ class KubeClient:
                 return items
             params = {"limit": "500", "continue": token}
 
-    async def create(self, obj: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
-        """POST: fails with 409 when the name is taken, which is how a foreign object is never overwritten."""
-        out = await self.request("POST", path_for(obj, name=""), body=obj, params={"fieldManager": field_manager})
-        assert out is not None
-        return out
+    async def create(self, obj: Mapping[str, Any], *, field_manager: str) -> None:
+        """POST: fails with 409 when the name is taken, which is how a foreign object is never overwritten.
+        The created object is not parsed: the watch brings it, and thousands of decodes add up."""
+        body, headers = json.dumps(obj).encode(), {"Content-Type": "application/json"}
+        status, raw = await self._send("POST", path_for(obj, name=""), body, headers, {"fieldManager": field_manager})
+        _raise_for(status, raw)
 
     async def delete(self, obj: Mapping[str, Any], *, uid: str | None = None) -> bool:
         """DELETE; with `uid`, only that very object (a same-named successor is left alone)."""
