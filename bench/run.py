@@ -45,6 +45,7 @@ from aiconform.devcluster.build import build_all  # noqa: E402
 from aiconform.kubeclient import KubeClient, load_credentials  # noqa: E402
 
 DRIFT_KINDS = ("NetworkPolicy", "ResourceQuota", "LocalQueue")
+QUIET_S = 20.0  # no pass finished for this long: the operator has caught up
 LISTING_LOG = re.compile(r"Initial listing complete: \d+ resources in ([0-9.]+) s")
 WRITE_LOG = re.compile(r"\b(Created|Repaired drift|Pruned|Labelled|Orphaned|Released|Patching|Updated)\b")
 
@@ -119,17 +120,16 @@ class Bench:
             self.operator.send_signal(sig)
 
     async def quiesce(self, bound: float = 900.0) -> float:
-        """Seconds until the operator has finished no pass for 5 s plus twice its mean pass (at most `bound`)."""
+        """Seconds until the operator has finished no pass for QUIET_S (at most `bound`). QUIET_S stays well under
+        the profile's 60 s interval, whose passes would otherwise keep it from ever looking quiet."""
         started = time.monotonic()
-        count, total = self.passes()
-        quiet = 5.0 + 2 * (total / count if count else 0.0)
-        last, since = count, time.monotonic()
+        last, since = self.passes()[0], time.monotonic()
         while time.monotonic() - started < bound:
             await asyncio.sleep(0.5)
             now = self.passes()[0]
             if now != last:
                 last, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
+            elif time.monotonic() - since >= QUIET_S:
                 break
         return round(time.monotonic() - started, 2)
 
