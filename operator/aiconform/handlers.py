@@ -22,6 +22,7 @@ from aiconform import catalog, evaluator, metrics
 from aiconform.constants import FINALIZER, GROUP, KIND, MANAGED_BY_VALUE, PLURAL, VERSION
 from aiconform.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
 
+IDLE_WORKER_TIMEOUT = 0.5  # seconds
 API_TIMEOUT = 10.0  # seconds for our own GET /version and /readyz
 READY_MAX_BACKOFF = 5.0  # seconds between /readyz attempts at most: start soon once the server is up
 
@@ -148,6 +149,9 @@ def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.networking.error_backoffs = RetryForever()
+    # kopf keeps a worker task per object for `idle_timeout` after its last event (5 s by default). In a burst
+    # (our own thousands of creates come back as watch events) that is thousands of live workers at once.
+    settings.queueing.idle_timeout = IDLE_WORKER_TIMEOUT
 
 
 @kopf.on.probe(id="reconciler")
