@@ -166,6 +166,9 @@ def trim(body: Mapping[str, Any]) -> dict[str, Any]:
     return compacted
 
 
+MAX_PENDING_DELETIONS = 10_000
+
+
 class ClusterView:
     """Objects by watched key, then by (namespace, name). Single event loop: no locking needed."""
 
@@ -174,6 +177,9 @@ class ClusterView:
         self._seen: set[str] = set()  # keys whose watch delivered at least one event (or were listed)
         # Until the initial listing is known complete (see `listed`): every object each watch has shown us.
         self._shown: dict[str, set[tuple[str, str]]] | None = {}
+        # Our objects deleted by someone, by profile: the fast repair path (evaluator.repair_deletions) takes them.
+        self._deleted: dict[str, list[tuple[str, str, str, str]]] = {}
+        self.deleted_event = asyncio.Event()
         self.generation = 0
         self._changed = asyncio.Event()
         self.server_version: str | None = None
@@ -190,6 +196,13 @@ class ClusterView:
         ours = (meta.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE
         if self._shown is not None and (ours or not managed_only):
             self._shown.setdefault(key, set()).add(ident)
+        if event_type == "DELETED" and ours:
+            profile = str((meta.get("labels") or {}).get(LABEL_PROFILE) or "")
+            key4 = (str(body.get("apiVersion")), str(body.get("kind")), ident[0], ident[1])
+            pending = self._deleted.setdefault(profile, [])
+            pending.append(key4)
+            del pending[:-MAX_PENDING_DELETIONS]  # nobody takes them (no daemon for that profile): stay bounded
+            self.deleted_event.set()
         if event_type == "DELETED" or (managed_only and not ours):
             if store.pop(ident, None) is None:
                 return
@@ -214,6 +227,10 @@ class ClusterView:
         except TimeoutError:
             return self.generation != since
         return True
+
+    def take_deleted(self, profile: str) -> list[tuple[str, str, str, str]]:
+        """Keys of this profile's objects deleted since the last call (and forget them)."""
+        return self._deleted.pop(profile, [])
 
     def shown(self, key: str) -> int:
         """How many distinct objects the watch of `key` delivered since start (0 once listing is complete)."""

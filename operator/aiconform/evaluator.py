@@ -8,6 +8,7 @@ called directly only for discovery (when CRDs change), the status patch, and DCG
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -231,6 +232,37 @@ async def run_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.
     """Evaluate now, then again on any watched change (debounced) or when the interval has passed."""
     runtime.profiles.add(str(body.metadata.uid))
     await ensure_listed(logger)
+    repairer = asyncio.create_task(repair_deletions(body, stopped, logger))
+    try:
+        await _evaluate_until_stopped(body, stopped, logger)
+    finally:
+        repairer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await repairer
+
+
+async def repair_deletions(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
+    """Alongside the daemon's passes: put our deleted objects back at once (reconciler.repair_deleted)."""
+    name = body.metadata.name or ""
+    while not stopped:
+        VIEW.deleted_event.clear()
+        deleted = VIEW.take_deleted(name)
+        if deleted and read_profile_mode(body) == "Enforce":
+            try:
+                async with client() as kube:
+                    await reconciler.repair_deleted(body, kube, deleted, logger)
+            except Exception:  # the full pass repairs it anyway; this path must never die
+                logger.exception("Fast drift repair failed; the next pass repairs")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(VIEW.deleted_event.wait(), timeout=1.0)
+
+
+def read_profile_mode(body: kopf.Body) -> str | None:
+    spec = read_profile(body)
+    return spec.mode if isinstance(spec, ProfileSpec) else None
+
+
+async def _evaluate_until_stopped(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
     while not stopped:
         since = VIEW.generation
         generation = body.metadata.get("generation")

@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from aiconform import applier, metrics
-from aiconform.applier import Action, Conflict, Key, describe, label_manager
+from aiconform.applier import Action, Conflict, Key, describe, key_of, label_manager
 from aiconform.components import COMPONENTS, ProfileRef, desired
 from aiconform.kubeclient import KubeClient
 from aiconform.models import ProfileSpec
@@ -31,6 +31,8 @@ class _Memory:
     foreign: dict[str, dict[Key, tuple[str, float]]] = field(default_factory=dict)  # profile uid → key → why, when
     seen: dict[str, set[Key]] = field(default_factory=dict)  # keys that existed once: re-creating them is a repair
     updates: dict[Key, list[float]] = field(default_factory=dict)
+    # profile uid → key → (component, manifest) of the last Enforce pass: what a deleted object is re-created as
+    desired: dict[str, dict[Key, tuple[str, Mapping[str, Any]]]] = field(default_factory=dict)
 
 
 memory = _Memory()
@@ -137,6 +139,7 @@ async def reconcile_components(
     errors: list[tuple[str, str]] = []
     done: list[Action] = []
     if kube is not None:
+        memory.desired[uid] = {key_of(o): (c, o) for c, objs in objects.items() for o in objs}
         # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
         # actions was quadratic (most of a 7,000-object pass).
         paused = {id(a) for a in actions if _runaway(a)}
@@ -205,6 +208,36 @@ def _record(body: kopf.Body, action: Action, seen: set[Key], now: float, logger:
 def forget(uid: str) -> None:
     memory.foreign.pop(uid, None)
     memory.seen.pop(uid, None)
+    memory.desired.pop(uid, None)
+
+
+def repairs(uid: str, deleted: list[Key]) -> list[Action]:
+    """Creates for deleted objects the last pass wanted (pure given `memory`). Anything else deleted, ours
+    pruning included, is not in the last desired set and is left to the next full pass."""
+    wanted = memory.desired.get(uid, {})
+    out: dict[Key, Action] = {}
+    for key in deleted:
+        if key in wanted and key not in out:
+            component, obj = wanted[key]
+            out[key] = Action("create", component, obj)
+    return list(out.values())
+
+
+async def repair_deleted(body: kopf.Body, kube: KubeClient, deleted: list[Key], logger: kopf.Logger) -> None:
+    """The fast path for drift: put deleted objects back from the last pass's manifests, without a full
+    render (seconds at thousands of objects). The full pass the same deletion wakes then confirms it."""
+    uid = str(body.metadata.uid)
+    actions = repairs(uid, deleted)
+    if not actions or body.metadata.get("deletionTimestamp"):
+        return
+    outcome = await applier.execute(kube, actions)
+    seen = memory.seen.setdefault(uid, set())
+    now = time.monotonic()
+    for action in outcome.done:
+        seen.add(action.key)  # re-created: a repair, whatever the pass has seen so far
+        _record(body, action, seen, now, logger)
+    for component, error in outcome.errors:
+        logger.debug("Fast repair failed (%s), left to the full pass: %s", component, error)
 
 
 async def cleanup(
@@ -218,6 +251,7 @@ async def cleanup(
     """The profile is going away: delete what it made (Delete) or cut the owner references (Orphan) so the
     garbage collector leaves the objects alone. Our namespace labels are released either way. Returns errors."""
     uid = str(body.metadata.uid)
+    memory.desired.pop(uid, None)  # from here on a deleted object of ours is not drift
     actions: list[Action] = []
     if policy == "Orphan":
         for obj in existing.values():

@@ -58,3 +58,15 @@ def test_listing_complete_stops_counting() -> None:
     view.listing_complete()
     view.apply_event("pods", None, _pod("p2"))
     assert view.listed and view.shown("pods") == 0 and len(view.objects("pods")) == 2
+
+
+def test_deletions_of_our_objects_are_kept_by_profile_until_taken() -> None:
+    view = ClusterView()
+    ours = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, "aiconform.io/profile": "p1"}
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}
+    view.apply_event("np", None, {**policy, "metadata": {"name": "a", "namespace": "t", "labels": ours}})
+    view.apply_event("np", "DELETED", {**policy, "metadata": {"name": "a", "namespace": "t", "labels": ours}})
+    view.apply_event("np", "DELETED", {**policy, "metadata": {"name": "b", "namespace": "t"}})  # not ours
+    assert view.deleted_event.is_set()
+    assert view.take_deleted("p1") == [("networking.k8s.io/v1", "NetworkPolicy", "t", "a")]
+    assert view.take_deleted("p1") == [] and view.take_deleted("p2") == []
