@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -24,6 +25,7 @@ from aiconform.evaluate import Evaluation, evaluate
 from aiconform.kubeclient import KubeApiError, KubeClient
 from aiconform.models import ProfileSpec, ValidationError, validate_profile
 from aiconform.reconciler import reconcile_components
+from aiconform.snapshot import Snapshot
 from aiconform.status import (
     SpecError,
     SpecFacts,
@@ -135,9 +137,13 @@ def read_profile(body: kopf.Body) -> ProfileSpec | SpecError:
 
 
 def decide(
-    body: kopf.Body, old: dict[str, Any], now: str, components: dict[str, Any] | None = None
+    body: kopf.Body,
+    old: dict[str, Any],
+    now: str,
+    components: dict[str, Any] | None = None,
+    snapshot: Snapshot | None = None,
 ) -> tuple[dict[str, Any], Evaluation | None]:
-    """Pure given VIEW: the status this profile should have now."""
+    """Pure given the snapshot (VIEW's, taken now, when none is passed): the status this profile should have."""
     spec = read_profile(body)
     generation = int(body.metadata.get("generation") or 0)
     if isinstance(spec, SpecError):
@@ -146,7 +152,7 @@ def decide(
     resolution = catalog.resolve_version(spec.kubernetes_version, VIEW.server_version)
     evaluation = None
     if resolution.ok and resolution.version is not None:
-        evaluation = evaluate(VIEW.snapshot(), spec, resolution.version)
+        evaluation = evaluate(snapshot or VIEW.snapshot(), spec, resolution.version)
     return build_status(old, facts, resolution, generation, now, evaluation, components), evaluation
 
 
@@ -160,7 +166,10 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
         components = await _reconcile_components(body, logger)
         # Our own last write is newer than the daemon's live body until the watch delivers it back.
         old = runtime.last_written.get(uid) or dict(body.get("status") or {})
-        new, evaluation = decide(body, old, utc_now(), components)
+        # The checks take seconds at scale: in a thread, on a snapshot taken here (the loop mutates the view).
+        # kopf updates the daemon's body in place: the thread gets a copy.
+        frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
+        new, evaluation = await asyncio.to_thread(decide, frozen, old, utc_now(), components, VIEW.snapshot())
         diff = status_patch(old, new)
         if diff:
             async with client() as kube:

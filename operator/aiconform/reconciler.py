@@ -7,6 +7,7 @@ wakes the daemon and is repaired in the next pass. Returns `status.components`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import kopf
 
 from aiconform import applier, metrics
 from aiconform.applier import Action, Conflict, Key, describe, key_of, label_manager
-from aiconform.components import COMPONENTS, ProfileRef, desired
+from aiconform.components import COMPONENTS, Plan, ProfileRef, desired
 from aiconform.kubeclient import KubeClient
 from aiconform.models import ProfileSpec
 from aiconform.snapshot import Obj, Snapshot
@@ -126,11 +127,11 @@ async def reconcile_components(
 ) -> dict[str, Any]:
     """One pass. `existing`: our objects for this profile; `kube` None means Audit (no writes)."""
     uid, name = str(body.metadata.uid), body.metadata.name or ""
-    plans = desired(spec, snapshot, ProfileRef(name, uid))
+    # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
+    # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
+    plans, decision = await asyncio.to_thread(_plan, spec, snapshot, existing, _foreign(uid), uid, name)
     objects = {c: p.objects for c, p in plans.items()}
     patches = {c: p.field_patches for c, p in plans.items()}
-    namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces}
-    decision = applier.decide(objects, patches, existing, _foreign(uid), namespaces, name)
     wanted_labels = {p["metadata"]["name"] for ps in patches.values() for p in ps}
     actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name)
     seen = memory.seen.setdefault(uid, set())
@@ -175,6 +176,16 @@ async def reconcile_components(
         )
     metrics.set_managed(name, existing)
     return status
+
+
+def _plan(
+    spec: ProfileSpec, snapshot: Snapshot, existing: Mapping[Key, Obj], foreign: dict[Key, str], uid: str, name: str
+) -> tuple[dict[str, Plan], applier.Decision]:
+    plans = desired(spec, snapshot, ProfileRef(name, uid))
+    objects = {c: p.objects for c, p in plans.items()}
+    patches = {c: p.field_patches for c, p in plans.items()}
+    namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces}
+    return plans, applier.decide(objects, patches, existing, foreign, namespaces, name)
 
 
 def _created(done: list[Action], component: str) -> int:
