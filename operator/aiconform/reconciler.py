@@ -129,9 +129,9 @@ async def reconcile_components(
     uid, name = str(body.metadata.uid), body.metadata.name or ""
     # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
     # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
-    plans, decision = await asyncio.to_thread(_plan, spec, snapshot, existing, _foreign(uid), uid, name)
-    objects = {c: p.objects for c, p in plans.items()}
-    patches = {c: p.field_patches for c, p in plans.items()}
+    plans, objects, patches, decision = await asyncio.to_thread(
+        _plan, spec, snapshot, existing, _foreign(uid), uid, name
+    )
     wanted_labels = {p["metadata"]["name"] for ps in patches.values() for p in ps}
     actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name)
     seen = memory.seen.setdefault(uid, set())
@@ -180,12 +180,13 @@ async def reconcile_components(
 
 def _plan(
     spec: ProfileSpec, snapshot: Snapshot, existing: Mapping[Key, Obj], foreign: dict[Key, str], uid: str, name: str
-) -> tuple[dict[str, Plan], applier.Decision]:
+) -> tuple[dict[str, Plan], dict[str, Any], dict[str, Any], applier.Decision]:
+    """Render and decide (pure): the plans, their objects and field patches by component, and the decision."""
     plans = desired(spec, snapshot, ProfileRef(name, uid))
     objects = {c: p.objects for c, p in plans.items()}
     patches = {c: p.field_patches for c, p in plans.items()}
     namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces}
-    return plans, applier.decide(objects, patches, existing, foreign, namespaces, name)
+    return plans, objects, patches, applier.decide(objects, patches, existing, foreign, namespaces, name)
 
 
 def _created(done: list[Action], component: str) -> int:
