@@ -1,8 +1,7 @@
-"""The operator's in-memory view of the cluster, fed by kopf watch events, read as a `Snapshot`.
+"""The operator's in-memory view of the cluster, fed by our list+watch loops (informer.py), read as a `Snapshot`.
 
 Every watched kind lands in one store keyed by (namespace, name); each change bumps a generation counter and
-wakes whoever waits for changes (the per-profile evaluators). No LIST polling: kopf keeps the watches alive
-and re-lists only when a watch is broken, as the API server requires.
+wakes whoever waits for changes (the per-profile evaluators).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ class Watched:
     """A resource the checks read: where it lands in the Snapshot."""
 
     group: str
-    version: str | None  # None: kopf takes the preferred version (custom resources of optional stacks)
+    version: str | None  # None: the CRD's preferred version (custom resources of optional stacks)
     plural: str
     field: str  # Snapshot attribute, "custom" for optional stacks, "managed" for kinds only we write
 
@@ -53,7 +52,7 @@ CORE: tuple[Watched, ...] = (
     Watched("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "validating_webhooks"),
 )
 
-# Custom resources of optional stacks: watched once their CRD exists (kopf rescans CRDs as they come and go).
+# Custom resources of optional stacks: watched while their CRD is Established.
 CUSTOM: tuple[Watched, ...] = tuple(
     Watched(group, None, plural, "custom")
     for group, plural in (
@@ -177,9 +176,6 @@ class ClusterView:
 
     def __init__(self) -> None:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in ALL}
-        self._seen: set[str] = set()  # keys whose watch delivered at least one event (or were listed)
-        # Until the initial listing is known complete (see `listed`): every object each watch has shown us.
-        self._shown: dict[str, set[tuple[str, str]]] | None = {}
         # Our objects deleted by someone, by profile: the fast repair path (evaluator.repair_deletions) takes them.
         self._deleted: dict[str, list[tuple[str, str, str, str]]] = {}
         self.deleted_event = asyncio.Event()
@@ -195,10 +191,7 @@ class ClusterView:
         meta = body.get("metadata") or {}
         ident = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         store = self._objects.setdefault(key, {})
-        self._seen.add(key)
         ours = (meta.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE
-        if self._shown is not None and (ours or not managed_only):
-            self._shown.setdefault(key, set()).add(ident)
         if event_type == "DELETED" and ours:
             profile = str((meta.get("labels") or {}).get(LABEL_PROFILE) or "")
             key4 = (str(body.get("apiVersion")), str(body.get("kind")), ident[0], ident[1])
@@ -235,17 +228,23 @@ class ClusterView:
         """Keys of this profile's objects deleted since the last call (and forget them)."""
         return self._deleted.pop(profile, [])
 
-    def shown(self, key: str) -> int:
-        """How many distinct objects the watch of `key` delivered since start (0 once listing is complete)."""
-        return len((self._shown or {}).get(key, ()))
+    def replace(self, key: str, items: list[dict[str, Any]], *, managed_only: bool = False) -> None:
+        """A fresh LIST of `key`: what it lacks was deleted meanwhile (ours among them go to the fast repair)."""
+        listed = {
+            (str((i.get("metadata") or {}).get("namespace") or ""), str((i.get("metadata") or {}).get("name") or ""))
+            for i in items
+        }
+        for ident, obj in list(self._objects.get(key, {}).items()):
+            if ident not in listed:
+                self.apply_event(key, "DELETED", obj)
+        for item in items:
+            self.apply_event(key, "ADDED", item, managed_only=managed_only)
 
-    def listing_complete(self) -> None:
-        """Stop counting: from here on the view is trusted (and the bookkeeping memory is released)."""
-        self._shown = None
-
-    @property
-    def listed(self) -> bool:
-        return self._shown is None
+    def drop(self, key: str) -> None:
+        """Forget every object of `key` (its resource is no longer served): not deletions to repair."""
+        if self._objects.get(key):
+            self._objects[key] = {}
+            self.touch()
 
     def size(self) -> int:
         return sum(len(v) for v in self._objects.values())

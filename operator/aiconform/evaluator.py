@@ -1,8 +1,9 @@
 """Continuous evaluation: watches feed the ClusterView; one daemon per profile re-evaluates it whenever something
 it reads changes (debounced) and on the profile's interval, and writes status only when it changed.
 
-This is the single writer of profile status. Watches are kopf's (`on.event`, no LIST polling); the API is
-called directly only for discovery (when CRDs change), the status patch, and DCGM exporter scrapes.
+This is the single writer of profile status. Watches are our own (informer.py, no LIST polling); kopf watches
+only the profiles. The API is otherwise called for discovery (when CRDs change), the managed objects' writes,
+the status patch, and DCGM exporter scrapes.
 """
 
 from __future__ import annotations
@@ -10,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import itertools
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
 
-from aiconform import catalog, collect, listing, metrics, reconciler
-from aiconform.clusterview import ALL, ClusterView, Watched
+from aiconform import catalog, collect, metrics, reconciler
+from aiconform.clusterview import CORE, CUSTOM, MANAGED, ClusterView, Watched
 from aiconform.conditions import flips, utc_now
 from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, PLURAL, VERSION
 from aiconform.evaluate import Evaluation, evaluate
+from aiconform.informer import Informers, backoff, builtin_sources, custom_sources
 from aiconform.kubeclient import KubeApiError, KubeClient
 from aiconform.models import ProfileSpec, ValidationError, validate_profile
 from aiconform.reconciler import reconcile_components
@@ -54,6 +56,7 @@ class _Runtime:
     crd_changes: int = 0
     profiles: set[str] = field(default_factory=set)  # uids with a running daemon
     listing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one initial-listing wait for all daemons
+    informers: Informers | None = None  # started by the first daemon (no profile, nothing to watch)
     last_evaluation: str | None = None
 
 
@@ -76,21 +79,13 @@ def client() -> KubeClient:
 # --- watches ------------------------------------------------------------------------------------------------
 
 
-def _on_event(watched: Watched) -> Callable[..., Coroutine[Any, Any, None]]:
-    async def handler(event: kopf.RawEvent, **_: Any) -> None:
-        VIEW.apply_event(watched.key, event.get("type"), event["object"], managed_only=watched.field == "managed")
-        if watched.field == "crds":
-            runtime.crd_changes += 1  # served resources may have changed: rediscover before evaluating
-
-    return handler
-
-
-def register_watches() -> None:
-    for w in ALL:
-        kwargs: dict[str, Any] = {"group": w.group, "plural": w.plural}
-        if w.version:
-            kwargs["version"] = w.version
-        kopf.on.event(**kwargs, id=f"view-{w.key}")(_on_event(w))
+def _on_change(watched: Watched) -> None:
+    if watched.field != "crds":
+        return
+    runtime.crd_changes += 1  # served resources may have changed: rediscover before evaluating
+    if runtime.informers is not None:  # an optional stack's CRD came or went: watch its resources, or stop
+        crds = VIEW.objects(watched.key)
+        runtime.informers.sync(custom_sources(CUSTOM, crds), only=[w.key for w in CUSTOM])
 
 
 async def refresh_discovery(logger: kopf.Logger) -> None:
@@ -161,6 +156,7 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
     uid = str(body.metadata.uid)
     name = body.metadata.name or ""
     try:
+        await ensure_listed(logger)
         await refresh_discovery(logger)
         await refresh_scrapes(logger)
         components = await _reconcile_components(body, logger)
@@ -286,12 +282,33 @@ async def _evaluate_until_stopped(body: kopf.Body, stopped: kopf.DaemonStopped, 
 
 
 async def ensure_listed(logger: kopf.Logger) -> None:
-    """No pass before the view holds everything that existed at start (listing.py says why and how)."""
+    """No pass before the view holds everything that existed when each watch started (informer.py)."""
     async with runtime.listing:
-        if VIEW.listed:
-            return
-        await refresh_discovery(logger)
-        await listing.wait_listed(VIEW, client, logger)
+        if runtime.informers is None:
+            for attempt in itertools.count():
+                await refresh_discovery(logger)  # which built-in resources this server serves
+                if VIEW.api_resources:
+                    break
+                await asyncio.sleep(backoff(attempt))
+            informers = Informers(VIEW, client, _on_change)
+            informers.sync(builtin_sources(CORE + MANAGED, VIEW.api_resources))
+            runtime.informers = informers
+            started = time.monotonic()
+            await informers.wait_listed()
+            logger.info(
+                "Initial listing complete: %d resources, %d objects in %.1f s",
+                len(informers.keys()),
+                VIEW.size(),
+                time.monotonic() - started,
+            )
+        else:  # an optional stack's resources started being watched since the last pass
+            await runtime.informers.wait_listed()
+
+
+async def stop_watching() -> None:
+    if runtime.informers is not None:
+        await runtime.informers.close()
+        runtime.informers = None
 
 
 async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:

@@ -1,5 +1,6 @@
-"""The thin kopf layer: login, settings, probes, the watches that feed the cluster view, and one evaluation
-daemon per ConformanceProfile (see evaluator.py), which is the single writer of profile status.
+"""The thin kopf layer: login, settings, probes, and one evaluation daemon per ConformanceProfile (see
+evaluator.py), which is the single writer of profile status. kopf watches only the profiles: the cluster view
+is fed by our own list+watch loops (informer.py), started by the first daemon.
 
 No change-detecting handlers (on.create/update) are registered for profiles, so kopf writes no
 `last-handled-configuration` or progress annotations on them: only its finalizer, which lets the daemon stop
@@ -12,14 +13,14 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import kopf
 
 from aiconform import catalog, evaluator, metrics
-from aiconform.constants import FINALIZER, GROUP, KIND, MANAGED_BY_VALUE, PLURAL, VERSION
+from aiconform.constants import FINALIZER, GROUP, MANAGED_BY_VALUE, PLURAL, VERSION
 from aiconform.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
 
 IDLE_WORKER_TIMEOUT = 0.5  # seconds
@@ -115,20 +116,6 @@ def _client(info: kopf.ConnectionInfo) -> aiohttp.ClientSession:
     )
 
 
-class ProfileOnlyDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """kopf builds a diff base (a deep copy) of every object of every watched kind on every event, though only
-    change handlers use it, and only ConformanceProfiles have those. At 10,000 watched objects that copy was a
-    sixth of the operator's CPU; other kinds get an empty essence instead."""
-
-    def build(self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None) -> kopf.BodyEssence:
-        if body.get("kind") != KIND:
-            return kopf.BodyEssence()
-        return super().build(body=body, extra_fields=extra_fields)
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return super().fetch(body=body) if body.get("kind") == KIND else None
-
-
 @kopf.on.startup(id="aiconform-settings")
 def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Events: only our explicit kopf.info/warn calls (one per condition flip), not every log line.
@@ -141,7 +128,6 @@ def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf puts a finalizer on every object that has a daemon (to stop it before the object goes); name it
     # ours. It is removed on deletion while the operator runs: delete profiles before uninstalling it.
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.diffbase_storage = ProfileOnlyDiffBase()
     # Long-polling watches that the server ends first; the client timeout only catches dead connections.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -149,8 +135,8 @@ def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.networking.error_backoffs = RetryForever()
-    # kopf keeps a worker task per object for `idle_timeout` after its last event (5 s by default). In a burst
-    # (our own thousands of creates come back as watch events) that is thousands of live workers at once.
+    # kopf keeps a worker task per profile for `idle_timeout` after its last event (5 s by default); there is
+    # nothing to gain from keeping them.
     settings.queueing.idle_timeout = IDLE_WORKER_TIMEOUT
 
 
@@ -168,7 +154,6 @@ def probe(**_: Any) -> dict[str, Any]:
 
 # --- evaluation ---------------------------------------------------------------------------------------------
 
-evaluator.register_watches()
 _RESOURCE = (GROUP, VERSION, PLURAL)
 
 
@@ -177,6 +162,11 @@ _RESOURCE = (GROUP, VERSION, PLURAL)
 @kopf.daemon(*_RESOURCE, id="evaluate", cancellation_backoff=5.0, cancellation_timeout=10.0)
 async def evaluate_profile(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any) -> None:
     await evaluator.run_daemon(body, stopped, logger)
+
+
+@kopf.on.cleanup(id="aiconform-stop-watching")
+async def stop_watching(**_: Any) -> None:
+    await evaluator.stop_watching()
 
 
 @kopf.on.delete(*_RESOURCE, id="cleanup")

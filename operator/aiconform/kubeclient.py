@@ -1,8 +1,8 @@
-"""A small async REST client: the dev cluster's tooling (fleet, upstream CRDs, benchmarks) and the one-shot
-`aiconform check` collector.
+"""A small async REST client: the operator's writes and watches (informer.py), the dev cluster's tooling
+(fleet, upstream CRDs, benchmarks) and the one-shot `aiconform check` collector.
 
-The operator's watches go through kopf; these callers need a handful of verbs done fast and in bulk, so a thin
-aiohttp client with server-side apply is simpler and quicker than a generated client.
+These callers need a handful of verbs done fast and in bulk, so a thin aiohttp client with server-side apply
+is simpler and quicker than a generated client.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import ssl
 import tempfile
 import urllib.parse
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,8 +186,9 @@ class KubeClient:
         # Created on first use, inside the running event loop (aiohttp binds a session to its loop).
         # aiohttp, not httpx: kopf already brings it, and it is 3-5x cheaper per request on these machines.
         if self._session is None:
+            # No connector limit: the semaphore bounds requests, and watches hold a connection each.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self._concurrency),
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=60.0, connect=10.0),
                 trust_env=False,  # no proxies from the environment
@@ -237,6 +238,22 @@ class KubeClient:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise KubeTransportError(f"{method} {path}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
+    async def watch(
+        self, path: str, params: Mapping[str, str], *, read_timeout: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request (`watch=1` is added), decoded, until the server ends it. Outside the
+        request semaphore: a watch holds its connection for minutes. `read_timeout` catches a dead connection."""
+        path, query = merge_query(path, {**params, "watch": "1"})
+        timeout = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=read_timeout)
+        try:
+            async with self._http().get(self._server + path, params=query, timeout=timeout) as resp:
+                if resp.status >= 400:
+                    _raise_for(resp.status, await resp.read())
+                async for line in json_lines(resp.content.iter_any()):
+                    yield json.loads(line)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeTransportError(f"watch {path}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+
     async def get(self, path: str) -> dict[str, Any] | None:
         return await self.request("GET", path, ok_missing=True)
 
@@ -285,6 +302,22 @@ class KubeClient:
         out = await self.request("GET", "/version")
         assert out is not None
         return out
+
+
+async def json_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Complete lines of a chunked stream. By hand: aiohttp's readline refuses lines over 128 KB, and one
+    watch event (a CRD, a ResourceSlice of many devices) can be bigger."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
 
 
 async def gather_bounded(jobs: Iterable[Awaitable[Any]]) -> list[Any]:
