@@ -46,7 +46,7 @@ from aiconform.kubeclient import KubeClient, load_credentials  # noqa: E402
 
 DRIFT_KINDS = ("NetworkPolicy", "ResourceQuota", "LocalQueue")
 QUIET_S = 20.0  # no pass finished for this long: the operator has caught up
-LISTING_LOG = re.compile(r"Initial listing complete: \d+ resources in ([0-9.]+) s")
+LISTING_LOG = re.compile(r"Initial listing complete: \d+ resources, \d+ objects in ([0-9.]+) s")
 WRITE_LOG = re.compile(r"\b(Created|Repaired drift|Pruned|Labelled|Orphaned|Released|Patching|Updated)\b")
 
 

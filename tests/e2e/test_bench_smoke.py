@@ -38,5 +38,6 @@ def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
     assert results["objects"]["total"] > 0
     assert results["drift"]["deletions"] == 10
     assert results["memory"]["peak_rss_mb"] is not None
+    assert isinstance(results["scale"]["operator_initial_listing_s"], float)  # the operator's log line was found
     # The API server's audit log is there and read: steady-state requests are attributed to the operator.
     assert isinstance(results["steady"]["operator_requests"], dict)
