@@ -178,7 +178,7 @@ class ClusterView:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in ALL}
         # Our objects deleted by someone, by profile: the fast repair path (evaluator.repair_deletions) takes them.
         self._deleted: dict[str, list[tuple[str, str, str, str]]] = {}
-        self.deleted_event = asyncio.Event()
+        self._deleted_events: dict[str, asyncio.Event] = {}
         self.generation = 0
         self._changed = asyncio.Event()
         self.server_version: str | None = None
@@ -198,7 +198,7 @@ class ClusterView:
             pending = self._deleted.setdefault(profile, [])
             pending.append(key4)
             del pending[:-MAX_PENDING_DELETIONS]  # nobody takes them (no daemon for that profile): stay bounded
-            self.deleted_event.set()
+            self.deleted_event(profile).set()
         if event_type == "DELETED" or (managed_only and not ours):
             if store.pop(ident, None) is None:
                 return
@@ -223,6 +223,10 @@ class ClusterView:
         except TimeoutError:
             return self.generation != since
         return True
+
+    def deleted_event(self, profile: str) -> asyncio.Event:
+        """Set when an object of this profile's is deleted: one per profile, so no repair waits for another's."""
+        return self._deleted_events.setdefault(profile, asyncio.Event())
 
     def take_deleted(self, profile: str) -> list[tuple[str, str, str, str]]:
         """Keys of this profile's objects deleted since the last call (and forget them)."""

@@ -250,7 +250,7 @@ async def repair_deletions(body: kopf.Body, stopped: kopf.DaemonStopped, logger:
     """Alongside the daemon's passes: put our deleted objects back at once (reconciler.repair_deleted)."""
     name = body.metadata.name or ""
     while not stopped:
-        VIEW.deleted_event.clear()
+        VIEW.deleted_event(name).clear()
         deleted = VIEW.take_deleted(name)
         if deleted and read_profile_mode(body) == "Enforce":
             try:
@@ -259,7 +259,7 @@ async def repair_deletions(body: kopf.Body, stopped: kopf.DaemonStopped, logger:
             except Exception:  # the full pass repairs it anyway; this path must never die
                 logger.exception("Fast drift repair failed; the next pass repairs")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(VIEW.deleted_event.wait(), timeout=1.0)
+            await asyncio.wait_for(VIEW.deleted_event(name).wait(), timeout=1.0)
 
 
 def read_profile_mode(body: kopf.Body) -> str | None:

@@ -42,6 +42,12 @@ DRIFT_REPAIRS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+FAST_REPAIRS = Counter(
+    "aiconform_fast_repairs",
+    "Deleted managed objects re-created at once from the last pass's manifests (before any full pass), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 MANAGED_OBJECTS = Gauge(
     "aiconform_managed_objects",
     "Objects aiconform manages, by profile and kind.",

@@ -246,6 +246,7 @@ async def repair_deleted(body: kopf.Body, kube: KubeClient, deleted: list[Key], 
     seen = memory.seen.setdefault(uid, set())
     now = time.monotonic()
     for action in outcome.done:
+        metrics.FAST_REPAIRS.labels(action.key[1]).inc()
         seen.add(action.key)  # re-created: a repair, whatever the pass has seen so far
         _record(body, action, seen, now, logger)
     for component, error in outcome.errors:

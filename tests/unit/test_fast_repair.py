@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aiconform import reconciler
+from aiconform.clusterview import ClusterView
+from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 
 
 def _np(name: str) -> dict[str, object]:
@@ -21,3 +23,16 @@ def test_repairs_only_last_desired_keys_once() -> None:
     finally:
         reconciler.forget("uid-1")
     assert reconciler.repairs("uid-1", [key_a]) == []  # forgotten on profile deletion
+
+
+def test_deletions_of_our_objects_are_kept_by_profile_until_taken() -> None:
+    view = ClusterView()
+    ours = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, LABEL_PROFILE: "p1"}
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}
+    view.apply_event("np", None, {**policy, "metadata": {"name": "a", "namespace": "t", "labels": ours}})
+    view.apply_event("np", "DELETED", {**policy, "metadata": {"name": "a", "namespace": "t", "labels": ours}})
+    view.apply_event("np", "DELETED", {**policy, "metadata": {"name": "b", "namespace": "t"}})  # not ours
+    assert view.deleted_event("p1").is_set()
+    assert not view.deleted_event("p2").is_set()  # another profile's repair task is not woken for nothing
+    assert view.take_deleted("p1") == [("networking.k8s.io/v1", "NetworkPolicy", "t", "a")]
+    assert view.take_deleted("p1") == [] and view.take_deleted("p2") == []
