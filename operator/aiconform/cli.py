@@ -22,6 +22,19 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--bind-address", default="0.0.0.0", help="address the probe and metrics servers bind")
     p.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log format")
     p.add_argument("--verbose", action="store_true", help="debug logging")
+    p.add_argument(
+        "--api-concurrency",
+        type=_positive_int,
+        default=64,
+        help="API requests in flight at most (default 64; the server's priority and fairness queues the rest)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add_dev_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -56,8 +56,12 @@ class _Runtime:
     crd_changes: int = 0
     profiles: set[str] = field(default_factory=set)  # uids with a running daemon
     listing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one initial-listing wait for all daemons
-    informers: Informers | None = None  # started by the first daemon (no profile, nothing to watch)
+    informers: Informers | None = None  # started at login (start_watching), else by the first daemon
+    watching: asyncio.Task[None] | None = None
     last_evaluation: str | None = None
+    # Requests in flight per pass. The bench's floor (the API server's own limit here) uses 64; at 32 the first
+    # pass at 1,000 namespaces took 2.6x the floor with the operator's loop 70% idle, waiting on the server.
+    api_concurrency: int = 64
 
 
 runtime = _Runtime()
@@ -71,7 +75,7 @@ def client() -> KubeClient:
         server=info.server,
         ssl_context=info.as_ssl_context(),
         headers=info.as_http_headers(),
-        concurrency=32,
+        concurrency=runtime.api_concurrency,
         user_agent="aiconform-operator",
     )
 
@@ -305,7 +309,23 @@ async def ensure_listed(logger: kopf.Logger) -> None:
             await runtime.informers.wait_listed()
 
 
+def start_watching(logger: kopf.Logger) -> None:
+    """Fill the view from start-up (at login), so that the first profile's first pass need not wait for it."""
+    if runtime.watching is None:
+        runtime.watching = asyncio.create_task(_listed_or_log(logger), name="initial listing")
+
+
+async def _listed_or_log(logger: kopf.Logger) -> None:
+    try:
+        await ensure_listed(logger)
+    except Exception:  # the first daemon tries again
+        logger.exception("Starting the watches failed")
+
+
 async def stop_watching() -> None:
+    if runtime.watching is not None:
+        runtime.watching.cancel()
+        runtime.watching = None
     if runtime.informers is not None:
         await runtime.informers.close()
         runtime.informers = None
@@ -327,9 +347,9 @@ async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
 def reset() -> None:
     """Forget everything learned from watches (kopf restarts in-process after a crash; it re-lists)."""
     global VIEW, runtime
-    connection = runtime.connection
+    connection, concurrency = runtime.connection, runtime.api_concurrency
     VIEW = ClusterView()
-    runtime = _Runtime(connection=connection)
+    runtime = _Runtime(connection=connection, api_concurrency=concurrency)
 
 
 def forget(uid: str) -> None:

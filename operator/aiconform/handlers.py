@@ -1,6 +1,6 @@
 """The thin kopf layer: login, settings, probes, and one evaluation daemon per ConformanceProfile (see
 evaluator.py), which is the single writer of profile status. kopf watches only the profiles: the cluster view
-is fed by our own list+watch loops (informer.py), started by the first daemon.
+is fed by our own list+watch loops (informer.py), started at login.
 
 No change-detecting handlers (on.create/update) are registered for profiles, so kopf writes no
 `last-handled-configuration` or progress annotations on them: only its finalizer, which lets the daemon stop
@@ -50,9 +50,11 @@ class Options:
 options = Options()
 
 
-def configure(kubeconfig: str | None, context: str | None = None) -> None:
+def configure(kubeconfig: str | None, context: str | None = None, api_concurrency: int | None = None) -> None:
     options.kubeconfig = kubeconfig
     options.context = context
+    if api_concurrency is not None:
+        evaluator.runtime.api_concurrency = api_concurrency
 
 
 # --- operator-level activities ------------------------------------------------------------------------------
@@ -75,6 +77,8 @@ async def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) 
     if info is not None:
         await wait_until_ready(info, logger)
     evaluator.runtime.connection = info
+    if info is not None:
+        evaluator.start_watching(logger)
     return info
 
 

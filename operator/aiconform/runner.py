@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     _check_credentials(args.kubeconfig)
     _check_port_free(args.bind_address, args.liveness_port, "liveness")
 
-    handlers.configure(args.kubeconfig)
+    handlers.configure(args.kubeconfig, api_concurrency=args.api_concurrency)
     try:
         metrics.start_server(args.bind_address, args.metrics_port)
     except OSError as exc:
@@ -147,10 +147,10 @@ RESTART_LIMIT = 5  # kopf crashes within the window before we give up and let th
 def _run_kopf_supervised(liveness: str) -> int:
     """Run kopf; if it crashes, start it again with a fresh view of the cluster.
 
-    kopf ends the whole operator when one watch stream fails for good — e.g. a 404 from a watch on an optional
-    stack's resource whose CRD was just deleted, before kopf's own CRD observer stops that watcher. One optional
-    stack going away must not stop the conformance reporting of everything else, so the loop restarts, a bounded
-    number of times (a crash loop still exits, non-zero, for Kubernetes to see).
+    kopf ends the whole operator when one of its watch streams fails for good. It watches only profiles now (an
+    optional stack's CRD going away once crashed it this way, when kopf watched those too), but one failure must
+    still not stop the conformance reporting for good, so the loop restarts, a bounded number of times (a crash
+    loop still exits, non-zero, for Kubernetes to see).
     """
     from aiconform import evaluator
 

@@ -96,3 +96,13 @@ def test_kopf_crash_restarts_with_a_fresh_view_and_gives_up_on_a_crash_loop(monk
 
     monkeypatch.setattr(kopf, "run", always)
     assert runner._run_kopf_supervised("http://127.0.0.1:1/healthz") == 1
+
+
+def test_api_concurrency_defaults_to_the_floors_and_rejects_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    from aiconform.cli import build_parser
+
+    assert build_parser().parse_args(["run"]).api_concurrency == 64
+    assert build_parser().parse_args(["run", "--api-concurrency", "8"]).api_concurrency == 8
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--api-concurrency", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
