@@ -171,6 +171,11 @@ def trim(body: Mapping[str, Any]) -> dict[str, Any]:
 MAX_PENDING_DELETIONS = 10_000
 
 
+def ident_of(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
 class ClusterView:
     """Objects by watched key, then by (namespace, name). Single event loop: no locking needed."""
 
@@ -189,7 +194,7 @@ class ClusterView:
         self, key: str, event_type: str | None, body: Mapping[str, Any], *, managed_only: bool = False
     ) -> None:
         meta = body.get("metadata") or {}
-        ident = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        ident = ident_of(body)
         store = self._objects.setdefault(key, {})
         ours = (meta.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE
         if event_type == "DELETED" and ours:
@@ -234,15 +239,15 @@ class ClusterView:
 
     def replace(self, key: str, items: list[dict[str, Any]], *, managed_only: bool = False) -> None:
         """A fresh LIST of `key`: what it lacks was deleted meanwhile (ours among them go to the fast repair)."""
-        listed = {
-            (str((i.get("metadata") or {}).get("namespace") or ""), str((i.get("metadata") or {}).get("name") or ""))
-            for i in items
-        }
-        for ident, obj in list(self._objects.get(key, {}).items()):
-            if ident not in listed:
-                self.apply_event(key, "DELETED", obj)
         for item in items:
             self.apply_event(key, "ADDED", item, managed_only=managed_only)
+        self.retain(key, {ident_of(i) for i in items})
+
+    def retain(self, key: str, keep: set[tuple[str, str]]) -> None:
+        """The end of a fresh LIST: every object of `key` it did not show was deleted meanwhile."""
+        for ident, obj in list(self._objects.get(key, {}).items()):
+            if ident not in keep:
+                self.apply_event(key, "DELETED", obj)
 
     def drop(self, key: str) -> None:
         """Forget every object of `key` (its resource is no longer served): not deletions to repair."""
