@@ -118,10 +118,15 @@ def expected_counts(objects: list[dict[str, Any]]) -> dict[str, int]:
 
 async def count_owned(kube: KubeClient, profile: str, kinds: list[str]) -> dict[str, int]:
     """Objects labelled aiconform.io/profile=<profile>, per kind (`apiVersion/Kind` keys)."""
+    return await count_labelled(kube, f"{PROFILE_LABEL}%3D{profile}", kinds)
+
+
+async def count_labelled(kube: KubeClient, selector: str, kinds: list[str]) -> dict[str, int]:
+    """Objects matching a label selector (URL-encoded), per kind (`apiVersion/Kind` keys)."""
 
     async def one(key: str) -> tuple[str, int]:
         api_version, kind = key.rsplit("/", 1)
-        path = collection(api_version, kind_info(kind).plural) + f"?labelSelector={PROFILE_LABEL}%3D{profile}"
+        path = collection(api_version, kind_info(kind).plural) + f"?labelSelector={selector}"
         return key, len(await kube.list(path))
 
     return dict(await asyncio.gather(*(one(k) for k in kinds)))
