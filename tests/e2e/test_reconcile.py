@@ -335,3 +335,23 @@ def test_deleting_the_profile_removes_what_it_made(cluster: Cluster, stack: Stac
         lambda: not stack.owned("networkpolicies", a) and not stack.owned("clusterqueues.kueue.x-k8s.io"),
         timeout=30,
     )
+
+
+def test_deleting_an_orphan_profile_leaves_its_objects_to_live_on(cluster: Cluster, stack: Stack) -> None:
+    stack.spec["deletionPolicy"] = "Orphan"
+    a, _ = _ready_stack(stack)
+    before = stack.owned("networkpolicies", a)
+    assert before and all(o["metadata"].get("ownerReferences") for o in before)
+    cluster.kubectl("delete", "cprof", stack.name, "--timeout=60s")
+    # The garbage collector would delete anything still owned by the gone profile: wait for it to have had the
+    # chance (the profile is gone), then every object must still be there, the same object, with no owner.
+    cluster.wait_for(
+        "profile gone",
+        lambda: cluster.kubectl("get", "cprof", stack.name, check=False).returncode != 0,
+        timeout=30,
+    )
+    time.sleep(3)
+    after = {o["metadata"]["uid"]: o for o in stack.owned("networkpolicies", a)}
+    assert set(after) == {o["metadata"]["uid"] for o in before}
+    assert all(not o["metadata"].get("ownerReferences") for o in after.values())
+    assert stack.owned("clusterqueues.kueue.x-k8s.io")
