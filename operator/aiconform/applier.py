@@ -185,8 +185,20 @@ async def execute(kube: KubeClient, actions: Iterable[Action]) -> Outcome:
         phase = 2 if action.op == "delete" else 0 if action.key[1] == "Namespace" else 1
         phases.setdefault(phase, []).append(action)
     for phase in sorted(phases):
-        await asyncio.gather(*(_one(kube, action, out) for action in phases[phase]))
+        await _pool(kube, phases[phase], out)
     return out
+
+
+async def _pool(kube: KubeClient, actions: list[Action], out: Outcome) -> None:
+    """As many workers as the client has requests in flight, not a task per action: 7,000 tasks (1,000
+    namespaces) would hold every request body at once."""
+    todo = iter(actions)
+
+    async def worker() -> None:
+        for action in todo:  # shared: each action is taken by one worker
+            await _one(kube, action, out)
+
+    await asyncio.gather(*(worker() for _ in range(min(kube.concurrency, len(actions)))))
 
 
 async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:

@@ -174,6 +174,11 @@ class KubeClient:
         self._session: aiohttp.ClientSession | None = None
         self._sem = asyncio.Semaphore(concurrency)
 
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight at most."""
+        return self._concurrency
+
     async def __aenter__(self) -> KubeClient:
         return self
 
