@@ -24,7 +24,7 @@ from aiconform.kubeclient import KubeApiError, KubeClient, path_for
 
 KIND_ORDER = [k.kind for k in KINDS]
 Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" when cluster-scoped), name
-Op = Literal["create", "update", "delete", "label"]
+Op = Literal["create", "update", "delete", "label", "orphan"]
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -42,7 +42,7 @@ class Action:
     op: Op
     component: str
     obj: Mapping[str, Any]
-    uid: str | None = None  # for deletes: only this very object
+    uid: str | None = None  # delete: only this very object; orphan: the owner whose reference goes
     field_manager: str = FIELD_MANAGER  # label patches use the profile's own manager (see label_manager)
 
     @property
@@ -209,6 +209,11 @@ async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
             await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=True)
         elif action.op == "delete":
             await kube.delete(action.obj, uid=action.uid)
+        elif action.op == "orphan":
+            patch = orphan_patch(action.obj, action.uid or "")
+            await kube.request(
+                "PATCH", path_for(action.obj), body=patch, content_type="application/json-patch+json", ok_missing=True
+            )
         else:
             await kube.apply(action.obj, field_manager=action.field_manager, force=False)
         out.done.append(action)
@@ -219,8 +224,23 @@ async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
             out.conflicts.append(Conflict(action.component, action.key, f"has labels owned by someone else ({exc})"))
         elif action.op == "delete" and exc.status == 409:
             pass  # the uid precondition failed: someone replaced it; not ours to delete
+        elif action.op == "orphan" and exc.status in (409, 422):
+            pass  # the uid test failed: a successor of the same name, not ours to touch
         else:
             out.errors.append((action.component, f"{action.op} {describe(action.key)}: {exc}"))
+
+
+def orphan_patch(obj: Mapping[str, Any], owner_uid: str) -> list[dict[str, Any]]:
+    """A JSON patch that drops the owner's reference from this very object (the uid test guards against a
+    same-named successor). Not server-side apply: our POST set the references (an Update entry in managedFields),
+    which an apply by the same manager leaves in place, and the garbage collector then deleted every object a
+    profile with `deletionPolicy: Orphan` was meant to leave behind."""
+    meta = obj.get("metadata") or {}
+    refs = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != owner_uid]
+    return [
+        {"op": "test", "path": "/metadata/uid", "value": meta.get("uid")},
+        {"op": "add", "path": "/metadata/ownerReferences", "value": refs},
+    ]
 
 
 class _Taken(Exception):

@@ -235,12 +235,6 @@ class ClusterView:
         """Keys of this profile's objects deleted since the last call (and forget them)."""
         return self._deleted.pop(profile, [])
 
-    def replace(self, key: str, items: list[dict[str, Any]], *, managed_only: bool = False) -> None:
-        """A fresh LIST of `key`: what it lacks was deleted meanwhile (ours among them go to the fast repair)."""
-        for item in items:
-            self.apply_event(key, "ADDED", item, managed_only=managed_only)
-        self.retain(key, {ident_of(i) for i in items})
-
     def retain(self, key: str, keep: set[tuple[str, str]]) -> None:
         """The end of a fresh LIST: every object of `key` it did not show was deleted meanwhile."""
         for ident, obj in list(self._objects.get(key, {}).items()):

@@ -6,7 +6,7 @@ every event of every watched object. At 1,000 namespaces our own creates come ba
 machinery was 40% of the operator's CPU and a third of its memory. Here an event costs a JSON decode, a trim
 and a dict store.
 
-Each resource is LISTed (pages of 500, one consistent resourceVersion), then watched from that version with
+Each resource is LISTed (pages of PAGE, one consistent resourceVersion), then watched from that version with
 bookmarks; a watch the server ends is resumed from the last version seen, and only an expired version (410)
 or a failure re-lists. "Listed" is therefore exact: the first LIST of every started resource has landed in the
 view, which is what the first pass waits for (a pass on a half-filled view would prune what it cannot see).
@@ -20,7 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiconform.clusterview import ClusterView, Watched, ident_of
@@ -48,6 +48,15 @@ class Source:
     watched: Watched
     path: str  # collection path
     label_selector: str | None = None
+
+    @property
+    def managed_only(self) -> bool:
+        return self.watched.field == "managed"
+
+    def params(self, **extra: str) -> dict[str, str]:
+        """Query parameters of a LIST or watch of this source."""
+        selector = {"labelSelector": self.label_selector} if self.label_selector else {}
+        return {**extra, **selector}
 
 
 def _selector(watched: Watched) -> str | None:
@@ -122,7 +131,7 @@ class Gone(Exception):
 class _Running:
     source: Source
     task: asyncio.Task[None]
-    listed: asyncio.Event = field(default_factory=asyncio.Event)
+    listed: asyncio.Event
 
 
 class Informers:
@@ -138,7 +147,6 @@ class Informers:
         self._kube: KubeClient | None = None
         self._running: dict[str, _Running] = {}
         self._lists = asyncio.Semaphore(CONCURRENT_LISTS)
-        self.relists = 0  # LISTs after the first of a resource (a broken or expired watch); the bench reads it
 
     def _client(self) -> KubeClient:
         if self._kube is None:
@@ -206,8 +214,6 @@ class Informers:
         while True:
             try:
                 if version is None:
-                    if listed.is_set():
-                        self.relists += 1
                     async with self._lists:
                         version = await self._list(source)
                     listed.set()
@@ -250,17 +256,15 @@ class Informers:
     async def _list(self, source: Source) -> str:
         """One consistent listing into the view, a page at a time (trimmed as it comes: the untrimmed whole
         would be hundreds of MB at scale); returns its resourceVersion."""
-        params = {"limit": PAGE}
-        if source.label_selector:
-            params["labelSelector"] = source.label_selector
-        key, managed_only = source.watched.key, source.watched.field == "managed"
+        params = source.params(limit=PAGE)
+        key = source.watched.key
         seen: set[tuple[str, str]] = set()
         while True:
             page = await self._client().request("GET", source.path, params=params)
             assert page is not None
             for item in with_kind(page.pop("items", None) or [], str(page.get("kind")), str(page.get("apiVersion"))):
                 seen.add(ident_of(item))
-                self._view.apply_event(key, "ADDED", item, managed_only=managed_only)
+                self._view.apply_event(key, "ADDED", item, managed_only=source.managed_only)
             meta = page.get("metadata") or {}
             if not meta.get("continue"):
                 break
@@ -271,14 +275,7 @@ class Informers:
 
     async def _watch(self, source: Source, version: str) -> tuple[str, int]:
         """Events into the view until the server ends the watch: (the version to resume from, events seen)."""
-        params = {
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(WATCH_TIMEOUT),
-        }
-        if source.label_selector:
-            params["labelSelector"] = source.label_selector
-        key, managed_only = source.watched.key, source.watched.field == "managed"
+        params = source.params(resourceVersion=version, allowWatchBookmarks="true", timeoutSeconds=str(WATCH_TIMEOUT))
         events = 0
         try:
             async for event in self._client().watch(source.path, params, read_timeout=READ_TIMEOUT):
@@ -291,7 +288,7 @@ class Informers:
                 events += 1
                 if kind == "BOOKMARK":
                     continue
-                self._view.apply_event(key, kind, obj, managed_only=managed_only)
+                self._view.apply_event(source.watched.key, kind, obj, managed_only=source.managed_only)
                 self._changed(source)
         except KubeApiError as exc:
             if exc.status == 410:

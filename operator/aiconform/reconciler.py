@@ -19,7 +19,7 @@ from aiconform import applier, metrics
 from aiconform.applier import Action, Conflict, Key, describe, key_of, label_manager
 from aiconform.clusterview import compact
 from aiconform.components import COMPONENTS, Plan, ProfileRef, desired
-from aiconform.kubeclient import KubeApiError, KubeClient, path_for
+from aiconform.kubeclient import KubeClient
 from aiconform.models import ProfileSpec
 from aiconform.snapshot import Obj, Snapshot
 
@@ -268,50 +268,15 @@ async def cleanup(
     garbage collector leaves the objects alone. Our namespace labels are released either way. Returns errors."""
     uid = str(body.metadata.uid)
     memory.desired.pop(uid, None)  # from here on a deleted object of ours is not drift
-    errors: list[str] = []
     actions: list[Action] = []
     if policy == "Orphan":
-        objs = list(existing.values())
-        for obj, error in zip(objs, await asyncio.gather(*(_orphan(kube, o, uid) for o in objs)), strict=True):
-            if error:
-                errors.append(error)
-            else:
-                logger.info("Orphaned %s", describe(key_of(obj)))
+        actions += [Action("orphan", "cleanup", o, uid=uid) for o in existing.values()]
     else:
         actions += [Action("delete", "cleanup", o, uid=(o.get("metadata") or {}).get("uid")) for o in existing.values()]
     actions += _unlabel_actions(snapshot, set(), body.metadata.name or "")
     outcome = await applier.execute(kube, actions)
+    verbs = {"orphan": "Orphaned", "delete": "Deleted"}
     for action in outcome.done:
-        logger.info("%s %s", "Deleted" if action.op == "delete" else "Released our labels on", describe(action.key))
+        logger.info("%s %s", verbs.get(action.op, "Released our labels on"), describe(action.key))
     forget(uid)
-    return errors + [e for _, e in outcome.errors]
-
-
-def orphan_patch(obj: Obj, owner_uid: str) -> list[dict[str, Any]]:
-    """A JSON patch that drops the profile's owner reference from this very object (the uid test guards against a
-    same-named successor). Not server-side apply: our POST set the references (an Update entry in managedFields),
-    which an apply by the same manager leaves in place, and the garbage collector then deleted every object a
-    profile with `deletionPolicy: Orphan` was meant to leave behind."""
-    meta = obj.get("metadata") or {}
-    refs = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != owner_uid]
-    return [
-        {"op": "test", "path": "/metadata/uid", "value": meta.get("uid")},
-        {"op": "add", "path": "/metadata/ownerReferences", "value": refs},
-    ]
-
-
-async def _orphan(kube: KubeClient, obj: Obj, owner_uid: str) -> str | None:
-    """None when done (or the object is gone or was replaced meanwhile), else what went wrong."""
-    try:
-        await kube.request(
-            "PATCH",
-            path_for(obj),
-            body=orphan_patch(obj, owner_uid),
-            content_type="application/json-patch+json",
-            ok_missing=True,
-        )
-    except KubeApiError as exc:
-        if exc.status in (409, 422):  # the uid test failed: a successor of the same name, not ours to touch
-            return None
-        return f"orphan {describe(key_of(obj))}: {exc}"
-    return None
+    return [e for _, e in outcome.errors]

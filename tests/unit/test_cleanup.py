@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiconform import reconciler
+from aiconform import applier
 
 
 def test_orphan_patch_drops_only_the_profiles_reference_from_that_very_object() -> None:
@@ -16,7 +16,7 @@ def test_orphan_patch_drops_only_the_profiles_reference_from_that_very_object() 
             "ownerReferences": [{"uid": "profile-1", "kind": "ConformanceProfile"}, {"uid": "other", "kind": "X"}],
         },
     }
-    assert reconciler.orphan_patch(obj, "profile-1") == [
+    assert applier.orphan_patch(obj, "profile-1") == [
         {"op": "test", "path": "/metadata/uid", "value": "obj-1"},
         {"op": "add", "path": "/metadata/ownerReferences", "value": [{"uid": "other", "kind": "X"}]},
     ]

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from aiconform.clusterview import CORE, CUSTOM, MANAGED, ClusterView, Watched
+from aiconform.clusterview import CORE, CUSTOM, MANAGED, ClusterView, Watched, ident_of
 from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 from aiconform.informer import (
     Gone,
@@ -95,29 +95,36 @@ def _np(name: str, profile: str | None = "p1") -> dict[str, Any]:
     }
 
 
+def _relist(view: ClusterView, key: str, items: list[dict[str, Any]], managed_only: bool = False) -> None:
+    """What Informers._list does with the pages of one LIST."""
+    for item in items:
+        view.apply_event(key, "ADDED", item, managed_only=managed_only)
+    view.retain(key, {ident_of(i) for i in items})
+
+
 def test_relist_deletes_what_the_new_list_lacks_and_reports_ours() -> None:
     view = ClusterView()
-    view.replace("np", [_np("a"), _np("b"), _np("theirs", profile=None)])
+    _relist(view, "np", [_np("a"), _np("b"), _np("theirs", profile=None)])
     assert len(view.objects("np")) == 3
     before = view.generation
-    view.replace("np", [_np("b"), _np("c")])
+    _relist(view, "np", [_np("b"), _np("c")])
     assert {o["metadata"]["name"] for o in view.objects("np")} == {"b", "c"}
     assert view.generation > before
     assert view.take_deleted("p1") == [("networking.k8s.io/v1", "NetworkPolicy", "t", "a")]
     same = view.generation
-    view.replace("np", [_np("b"), _np("c")])
+    _relist(view, "np", [_np("b"), _np("c")])
     assert view.generation == same  # nothing changed: nobody is woken
 
 
 def test_managed_only_relist_keeps_only_ours() -> None:
     view = ClusterView()
-    view.replace("configmaps", [_np("mine"), _np("theirs", profile=None)], managed_only=True)
+    _relist(view, "configmaps", [_np("mine"), _np("theirs", profile=None)], managed_only=True)
     assert [o["metadata"]["name"] for o in view.objects("configmaps")] == ["mine"]
 
 
 def test_drop_forgets_without_reporting_deletions() -> None:
     view = ClusterView()
-    view.replace("np", [_np("a")])
+    _relist(view, "np", [_np("a")])
     view.drop("np")
     assert view.objects("np") == () and view.take_deleted("p1") == []
     assert Watched("keda.sh", None, "scaledobjects", "custom").key == "scaledobjects.keda.sh"
