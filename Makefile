@@ -8,7 +8,7 @@ CLUSTER ?= aiconform
 .PHONY: demo demo-down test lint unit e2e crd clean
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)  # --clear: a dependency dropped from pyproject.toml must not linger
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@

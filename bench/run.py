@@ -7,7 +7,7 @@ On a dedicated dev cluster (`bench`, API server on 127.0.0.1:16446, purged at th
 1. scale: time from `kubectl apply` of one profile until every desired object exists and status settled, against
    (a) the floor (the same objects POSTed by a tight client, concurrency 64) and (b) `kubectl apply --server-side`;
 2. drift: delete managed objects one at a time, time until each is back (p50/p99);
-3. memory: the operator's peak RSS (VmHWM);
+3. memory: the operator's peak RSS (VmHWM), and its highest RSS in each phase;
 4. steady state: API server request deltas and the operator's own writes over a quiet window.
 
 Ratios are measured in the same run: the machine is shared, absolute seconds are not comparable between runs.
@@ -75,6 +75,7 @@ class Bench:
         self.kubectl_bin = str(build_all(log)["kubectl"])
         self.kubeconfig = ""
         self.operator: subprocess.Popen[bytes] | None = None
+        self.sampler: stack.RssByPhase | None = None
         self.metrics_port = 0
         self.workdir = Path(tempfile.mkdtemp(prefix="aiconform-bench-"))
         self.oplog = self.workdir / "operator.log"
@@ -102,6 +103,7 @@ class Bench:
         cmd += ["--bind-address", "127.0.0.1", "--liveness-port", str(live), "--metrics-port", str(met)]
         with self.oplog.open("ab") as sink:
             self.operator = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+        self.sampler = stack.RssByPhase(self.operator.pid)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.operator.poll() is not None:
@@ -134,6 +136,9 @@ class Bench:
         return round(time.monotonic() - started, 2)
 
     def stop_operator(self) -> None:
+        if self.sampler is not None:
+            self.results.setdefault("memory", {})["rss_mb_by_phase"] = self.sampler.stop()
+            self.sampler = None
         if self.operator is None or self.operator.poll() is not None:
             return
         self.operator.terminate()
@@ -160,6 +165,11 @@ class Bench:
 
     def rss(self) -> float | None:
         return stack.peak_rss_mb(self.operator.pid) if self.operator else None
+
+    def phase(self, name: str) -> None:
+        """Tag the RSS samples from here on (results: memory.rss_mb_by_phase)."""
+        if self.sampler is not None:
+            self.sampler.enter(name)
 
     # -- phases ---------------------------------------------------------------------------------------------------
 
@@ -242,7 +252,7 @@ class Bench:
         self.results["scale"]["operator_pass_mean_s"] = round(secs / n, 3) if n else None
         listed = LISTING_LOG.search(self.oplog.read_text(errors="replace"))
         self.results["scale"]["operator_initial_listing_s"] = float(listed.group(1)) if listed else None
-        self.results["memory"] = {"peak_rss_mb_after_scale": self.rss()}
+        self.results.setdefault("memory", {})["peak_rss_mb_after_scale"] = self.rss()
 
     async def floor(self) -> None:
         objs = stack.copies(self.objects, "f")
@@ -405,23 +415,31 @@ async def measured(b: Bench) -> None:
     await b.setup()
     await b.expected()
     b.start_operator()
-    # Let kopf finish its initial watch LISTs before the clock starts: otherwise the API server's in-flight
-    # limit answers 429 and kopf backs off, and the scale time measures the operator's cold start.
+    # Phases of the RSS samples: "start" ends when the operator is live (imports, login), "listing" is the
+    # warm-up (its initial LISTs and watches, before any profile).
+    b.phase("listing")
+    # Let the operator finish its initial LISTs before the clock starts: otherwise the API server's in-flight
+    # limit answers 429 and it backs off, and the scale time measures the operator's cold start.
     await asyncio.sleep(b.args.warmup_seconds)
     b.results["setup"]["operator_warmup_s"] = b.args.warmup_seconds
+    b.phase("scale")
     await b.scale()
     # The baselines run with the operator stopped (SIGSTOP): they measure the API server, not a contest for the
     # same two cores. Afterwards it catches up on their watch events before drift is timed.
+    b.phase("baselines")
     b.signal_operator(signal.SIGSTOP)
     try:
         await b.floor()
         await b.kubectl_apply()
     finally:
         b.signal_operator(signal.SIGCONT)
+    b.phase("catch_up")
     b.results["setup"]["operator_catch_up_s"] = await b.quiesce()
     if b.args.drift:
+        b.phase("drift")
         await b.drift()
     if b.args.steady_seconds > 0:
+        b.phase("steady")
         await b.steady()
     b.results["memory"]["peak_rss_mb"] = b.rss()
 

@@ -7,6 +7,7 @@ import asyncio
 import copy
 import json
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -196,14 +197,44 @@ def write_manifests(objects: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def peak_rss_mb(pid: int) -> float | None:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float | None:
+    """`VmHWM` (peak RSS) or `VmRSS` (now) of a process, in MiB; None once it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+class RssByPhase:
+    """Samples a process's RSS twice a second and keeps the highest value per phase: where the memory goes."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid, self.interval, self.phase = pid, interval, "start"
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        rss = peak_rss_mb(self.pid, "VmRSS")
+        if rss is not None:
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), round(rss, 1))
+
+    def enter(self, phase: str) -> None:
+        self.sample()  # the end of the phase before belongs to it
+        self.phase = phase
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return dict(self.peaks)
 
 
 def parse_request_totals(text: str) -> dict[tuple[str, str, str], float]:

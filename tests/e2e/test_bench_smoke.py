@@ -38,6 +38,9 @@ def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
     assert results["objects"]["total"] > 0
     assert results["drift"]["deletions"] == 10
     assert results["memory"]["peak_rss_mb"] is not None
+    phases = results["memory"]["rss_mb_by_phase"]  # sampled every 0.5 s: each phase lasts longer than that
+    assert set(phases) >= {"listing", "scale", "drift", "steady"}, phases
+    assert all(0 < mb <= results["memory"]["peak_rss_mb"] + 1 for mb in phases.values()), phases
     assert isinstance(results["scale"]["operator_initial_listing_s"], float)  # the operator's log line was found
     # The API server's audit log is there and read: steady-state requests are attributed to the operator.
     assert isinstance(results["steady"]["operator_requests"], dict)
