@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from aiconform import catalog, evaluator, metrics
+from aiconform import catalog, evaluator, gcpause, metrics
 from aiconform.constants import FINALIZER, GROUP, MANAGED_BY_VALUE, PLURAL, VERSION
 from aiconform.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
 
@@ -138,6 +138,7 @@ def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.connect_timeout = 10
     settings.networking.request_timeout = 60
+    gcpause.install()
     settings.networking.error_backoffs = RetryForever()
     # kopf keeps a worker task per profile for `idle_timeout` after its last event (5 s by default); there is
     # nothing to gain from keeping them.

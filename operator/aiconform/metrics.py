@@ -48,6 +48,13 @@ FAST_REPAIRS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+GC_PAUSE = Histogram(
+    "aiconform_gc_pause_seconds",
+    "Time each cyclic garbage collection took (the process stands still meanwhile), by generation.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
 MANAGED_OBJECTS = Gauge(
     "aiconform_managed_objects",
     "Objects aiconform manages, by profile and kind.",
