@@ -137,6 +137,7 @@ class Bench:
 
     def stop_operator(self) -> None:
         if self.sampler is not None:
+            self.phase("stopped")
             self.results.setdefault("memory", {})["rss_mb_by_phase"] = self.sampler.stop()
             self.sampler = None
         if self.operator is None or self.operator.poll() is not None:
@@ -148,15 +149,18 @@ class Bench:
             self.operator.kill()
             self.operator.wait()
 
+    def operator_metrics(self) -> str:
+        """The operator's /metrics text ("" when it does not answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            return ""
+
     def passes(self) -> tuple[float, float]:
         """The operator's own reconcile histogram: (passes so far, seconds spent in them)."""
         count = total = 0.0
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return count, total
-        for line in text.splitlines():
+        for line in self.operator_metrics().splitlines():
             if line.startswith("aiconform_reconcile_duration_seconds_count"):
                 count += float(line.split()[-1])
             elif line.startswith("aiconform_reconcile_duration_seconds_sum"):
@@ -167,8 +171,12 @@ class Bench:
         return stack.peak_rss_mb(self.operator.pid) if self.operator else None
 
     def phase(self, name: str) -> None:
-        """Tag the RSS samples from here on (results: memory.rss_mb_by_phase)."""
+        """Tag the RSS samples from here on (results: memory.rss_mb_by_phase), and record the garbage collector's
+        pauses so far (results: gc_pauses, cumulative at the end of each phase)."""
         if self.sampler is not None:
+            self.results.setdefault("gc_pauses", {})[f"until_{self.sampler.phase}"] = stack.gc_pauses(
+                self.operator_metrics()
+            )
             self.sampler.enter(name)
 
     # -- phases ---------------------------------------------------------------------------------------------------

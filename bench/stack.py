@@ -237,6 +237,32 @@ class RssByPhase:
         return dict(self.peaks)
 
 
+_GC_LINE = re.compile(r'^aiconform_gc_pause_seconds_(bucket|count|sum)\{generation="(\d)"(?:,le="([^"]+)")?\} (\S+)$')
+
+
+def gc_pauses(text: str) -> dict[str, dict[str, float]]:
+    """From the operator's metrics: per generation, collections, seconds in them, and how many took > 0.1 s and
+    > 0.5 s (the histogram's buckets)."""
+    out: dict[str, dict[str, float]] = {}
+    buckets: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        m = _GC_LINE.match(line)
+        if m is None:
+            continue
+        part, gen, le, value = m.groups()
+        if part == "bucket":
+            buckets.setdefault(gen, {})[le] = float(value)
+        else:
+            out.setdefault(gen, {})["count" if part == "count" else "seconds"] = round(float(value), 3)
+    for gen, row in out.items():
+        b = buckets.get(gen)
+        if not b:
+            continue
+        row["over_0.1_s"] = row.get("count", 0.0) - b.get("0.1", 0.0)
+        row["over_0.5_s"] = row.get("count", 0.0) - b.get("0.5", 0.0)
+    return out
+
+
 def parse_request_totals(text: str) -> dict[tuple[str, str, str], float]:
     """apiserver_request_total summed by (verb, group, resource); the metric carries no user label."""
     totals: dict[tuple[str, str, str], float] = {}

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import kopf
 
-from aiconform import catalog, collect, metrics, reconciler
+from aiconform import catalog, collect, gcpause, metrics, reconciler
 from aiconform.clusterview import CORE, CUSTOM, MANAGED, ClusterView, Watched
 from aiconform.conditions import flips, utc_now
 from aiconform.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, PLURAL, VERSION
@@ -189,6 +189,7 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
     finally:
         metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
         runtime.last_evaluation = utc_now()
+        gcpause.settle()  # a pass leaves thousands of new long-lived manifests and view entries behind
 
 
 async def _reconcile_components(body: kopf.Body, logger: kopf.Logger) -> dict[str, Any] | None:
@@ -305,6 +306,7 @@ async def ensure_listed(logger: kopf.Logger) -> None:
                 VIEW.size(),
                 time.monotonic() - started,
             )
+            gcpause.settle()  # the view is the bulk of what stays: keep later collections from walking it
         else:  # an optional stack's resources started being watched since the last pass
             await runtime.informers.wait_listed()
 

@@ -15,7 +15,8 @@ def test_repairs_only_last_desired_keys_once() -> None:
     wanted = _np("a")
     key_a = ("networking.k8s.io/v1", "NetworkPolicy", "t", "a")
     key_pruned = ("networking.k8s.io/v1", "NetworkPolicy", "t", "gone")
-    reconciler.memory.desired["uid-1"] = {key_a: ("networkPolicies", wanted)}
+    reconciler.memory.desired["uid-1"] = reconciler.encode_desired({"networkPolicies": [wanted]})
+    assert list(reconciler.memory.desired["uid-1"]) == [key_a]
     try:
         actions = reconciler.repairs("uid-1", [key_a, key_pruned, key_a])
         assert [(a.op, a.component, a.obj) for a in actions] == [("create", "networkPolicies", wanted)]

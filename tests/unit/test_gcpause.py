@@ -1,0 +1,78 @@
+"""Garbage-collector pauses: measured by generation, kept short by freezing what is long-lived."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+
+from aiconform import gcpause, metrics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import stack
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def _count(generation: str) -> float:
+    value = metrics.REGISTRY.get_sample_value("aiconform_gc_pause_seconds_count", {"generation": generation})
+    return value or 0.0
+
+
+def test_every_collection_is_measured_by_generation() -> None:
+    gcpause.install()
+    gcpause.install()  # idempotent: one observation per collection, not two
+    before = _count("2"), _count("0")
+    gc.collect()
+    gc.collect(0)
+    assert (_count("2"), _count("0")) == (before[0] + 1, before[1] + 1)
+
+
+def test_settle_moves_everything_alive_out_of_reach_of_later_collections(unfrozen: None) -> None:
+    view = [{"metadata": {"name": f"np-{i}"}, "spec": [i]} for i in range(1000)]
+    assert gc.get_freeze_count() == 0
+    assert gcpause.settle(now=gcpause._last_full) is False
+    frozen = gc.get_freeze_count()
+    assert frozen >= 1000  # the lists inside the view at least
+    assert all(gc.is_tracked(o["spec"]) for o in view)
+    # Freed as usual by reference counting: freezing keeps nothing alive.
+    del view
+    assert gc.get_freeze_count() < frozen
+
+
+def test_settle_runs_one_full_collection_per_period_and_collects_frozen_cycles(unfrozen: None) -> None:
+    class Node:
+        other: Node
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    alive = weakref.ref(a)
+    gcpause.settle(now=gcpause._last_full)
+    del a, b  # a cycle, frozen: no collection reaches it
+    gc.collect()
+    assert alive() is not None
+    assert gcpause.settle(now=gcpause._last_full + gcpause.FULL_EVERY_S / 2) is False
+    assert alive() is not None
+    assert gcpause.settle(now=gcpause._last_full + gcpause.FULL_EVERY_S) is True  # unfreeze + full collection
+    assert alive() is None
+    assert gc.get_freeze_count() > 0  # and frozen again afterwards
+
+
+def test_the_bench_reads_the_pause_histogram_from_the_metrics_text() -> None:
+    gcpause.install()
+    gc.collect()
+    text = generate_latest(metrics.REGISTRY).decode()
+    pauses = stack.gc_pauses(text)
+    assert pauses["2"]["count"] == _count("2")
+    assert 0 <= pauses["2"]["over_0.5_s"] <= pauses["2"]["over_0.1_s"] <= pauses["2"]["count"]
