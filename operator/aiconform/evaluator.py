@@ -13,6 +13,7 @@ import contextlib
 import copy
 import itertools
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -62,6 +63,9 @@ class _Runtime:
     # Requests in flight per pass. The bench's floor (the API server's own limit here) uses 64; at 32 the first
     # pass at 1,000 namespaces took 2.6x the floor with the operator's loop 70% idle, waiting on the server.
     api_concurrency: int = 64
+    # Kept-alive clients by purpose (see `kept_client`), with the login they were made with.
+    clients: dict[str, tuple[kopf.ConnectionInfo | None, KubeClient]] = field(default_factory=dict)
+    retired: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 runtime = _Runtime()
@@ -78,6 +82,40 @@ def client() -> KubeClient:
         concurrency=runtime.api_concurrency,
         user_agent="aiconform-operator",
     )
+
+
+RETIRE_AFTER = 65.0  # seconds: a replaced client's requests in flight finish (their timeout is 60 s) before it closes
+
+
+@contextlib.asynccontextmanager
+async def kept_client(purpose: str) -> AsyncIterator[KubeClient]:
+    """The operator's client for `purpose`, kept across passes: a pool of open connections. A client per pass
+    paid a TLS handshake per connection (up to 64) every pass, and one per fast repair. Repairs have their own
+    ("repair"), so that one never queues behind a pass's writes. Rebuilt when the login changes (credentials
+    rotate: kopf logs in again); the old one closes once its requests in flight are done."""
+    held = runtime.clients.get(purpose)
+    if held is None or held[0] is not runtime.connection:
+        fresh = (runtime.connection, client())  # client() raises when not logged in
+        if held is not None:
+            task = asyncio.create_task(_close_later(held[1], RETIRE_AFTER), name=f"retire {purpose} client")
+            runtime.retired.add(task)
+            task.add_done_callback(runtime.retired.discard)
+        runtime.clients[purpose] = held = fresh
+    yield held[1]
+
+
+async def _close_later(kube: KubeClient, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await kube.__aexit__(None, None, None)
+
+
+async def close_clients() -> None:
+    held = [kube for _, kube in runtime.clients.values()]
+    runtime.clients.clear()
+    for task in list(runtime.retired):
+        task.cancel()
+    for kube in held:
+        await kube.__aexit__(None, None, None)
 
 
 # --- watches ------------------------------------------------------------------------------------------------
@@ -98,7 +136,7 @@ async def refresh_discovery(logger: kopf.Logger) -> None:
         return
     marker = runtime.crd_changes
     try:
-        async with client() as kube:
+        async with kept_client("pass") as kube:
             version = await kube.version()
             VIEW.server_version = version.get("gitVersion")
             VIEW.api_resources = await collect.discover(kube)
@@ -172,7 +210,7 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
         new, evaluation = await asyncio.to_thread(decide, frozen, old, utc_now(), components, VIEW.snapshot())
         diff = status_patch(old, new)
         if diff:
-            async with client() as kube:
+            async with kept_client("pass") as kube:
                 await kube.request(
                     "PATCH",
                     f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}/status",
@@ -199,7 +237,7 @@ async def _reconcile_components(body: kopf.Body, logger: kopf.Logger) -> dict[st
     existing = VIEW.managed(body.metadata.name or "")
     if spec.mode == "Audit":
         return await reconcile_components(body, spec, VIEW.snapshot(), existing, None, logger)
-    async with client() as kube:
+    async with kept_client("pass") as kube:
         return await reconcile_components(body, spec, VIEW.snapshot(), existing, kube, logger)
 
 
@@ -259,7 +297,7 @@ async def repair_deletions(body: kopf.Body, stopped: kopf.DaemonStopped, logger:
         deleted = VIEW.take_deleted(name)
         if deleted and read_profile_mode(body) == "Enforce":
             try:
-                async with client() as kube:
+                async with kept_client("repair") as kube:
                     await reconciler.repair_deleted(body, kube, deleted, logger)
             except Exception:  # the full pass repairs it anyway; this path must never die
                 logger.exception("Fast drift repair failed; the next pass repairs")
@@ -331,6 +369,7 @@ async def stop_watching() -> None:
     if runtime.informers is not None:
         await runtime.informers.close()
         runtime.informers = None
+    await close_clients()
 
 
 async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
@@ -339,7 +378,7 @@ async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
     policy = spec.deletion_policy if isinstance(spec, ProfileSpec) else "Orphan"
     await ensure_listed(logger)  # a half-listed view would leave some of our objects behind
     existing = VIEW.managed(body.metadata.name or "")
-    async with client() as kube:
+    async with kept_client("pass") as kube:
         errors = await reconciler.cleanup(body, policy, existing, VIEW.snapshot(), kube, logger)
     if errors:
         raise kopf.TemporaryError(f"cleanup incomplete: {'; '.join(errors[:3])}", delay=10)

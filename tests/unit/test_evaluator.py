@@ -131,3 +131,31 @@ def test_trim_drops_managed_fields_and_last_applied() -> None:
         "spec": {},
     }
     assert trim(body)["metadata"] == {"name": "x", "annotations": {"keep": "me"}}
+
+
+def test_kept_client_is_reused_per_purpose_and_replaced_when_the_login_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        monkeypatch.setattr(evaluator, "runtime", evaluator._Runtime())
+        monkeypatch.setattr(evaluator, "RETIRE_AFTER", 0.0)
+        with pytest.raises(RuntimeError, match="not logged in"):
+            async with evaluator.kept_client("pass"):
+                pass
+        evaluator.runtime.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
+        async with evaluator.kept_client("pass") as first:
+            first._http()  # opens its connection pool
+        async with evaluator.kept_client("pass") as again:
+            assert again is first
+        async with evaluator.kept_client("repair") as repair:
+            assert repair is not first
+        evaluator.runtime.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
+        async with evaluator.kept_client("pass") as relogged:
+            assert relogged is not first
+        await asyncio.sleep(0.05)  # the retired client closes after RETIRE_AFTER
+        assert first._session is None and not evaluator.runtime.retired
+        relogged._http()
+        await evaluator.close_clients()
+        assert relogged._session is None and not evaluator.runtime.clients
+
+    asyncio.run(scenario())
