@@ -117,6 +117,17 @@ def expected_counts(objects: list[dict[str, Any]]) -> dict[str, int]:
     return dict(Counter(f"{o['apiVersion']}/{o['kind']}" for o in objects))
 
 
+def settled(profile: dict[str, Any], doc: dict[str, Any]) -> tuple[bool, dict[str, str]]:
+    """Whether the profile's status is current (observedGeneration) with every enabled component Ready; and the
+    component states, for the error when one reports a Conflict."""
+    status = profile.get("status") or {}
+    states = {k: v.get("state", "") for k, v in (status.get("components") or {}).items()}
+    enabled = [k for k, v in doc["spec"]["components"].items() if v.get("enabled")]
+    generation = (profile.get("metadata") or {}).get("generation")
+    current = generation is not None and status.get("observedGeneration") == generation
+    return current and all(states.get(c) == "Ready" for c in enabled), states
+
+
 async def count_owned(kube: KubeClient, profile: str, kinds: list[str]) -> dict[str, int]:
     """Objects labelled aiconform.io/profile=<profile>, per kind (`apiVersion/Kind` keys)."""
     return await count_labelled(kube, f"{PROFILE_LABEL}%3D{profile}", kinds)

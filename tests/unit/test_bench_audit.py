@@ -35,3 +35,17 @@ def test_counts_only_operator_agents_by_verb_and_resource() -> None:
 
 def test_non_resource_requests_use_the_path() -> None:
     assert stack.audit_requests([_line("aiconform-operator", "get")]) == {"get /x": 1}
+
+
+def test_settled_needs_the_current_generation_and_every_enabled_component_ready() -> None:
+    doc = {"spec": {"components": {"kueue": {"enabled": True}, "keda": {"enabled": True}, "dra": {"enabled": False}}}}
+
+    def profile(observed: int, **states: str) -> dict[str, object]:
+        components = {k: {"state": v} for k, v in states.items()}
+        return {"metadata": {"generation": 2}, "status": {"observedGeneration": observed, "components": components}}
+
+    assert stack.settled(profile(2, kueue="Ready", keda="Ready"), doc) == (True, {"kueue": "Ready", "keda": "Ready"})
+    assert not stack.settled(profile(1, kueue="Ready", keda="Ready"), doc)[0]  # status of the previous spec
+    assert not stack.settled(profile(2, kueue="Ready", keda="Progressing"), doc)[0]
+    assert not stack.settled(profile(2, kueue="Ready"), doc)[0]
+    assert stack.settled({}, doc) == (False, {})  # not created yet, or no status
