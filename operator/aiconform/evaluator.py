@@ -207,7 +207,9 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
         # The checks take seconds at scale: in a thread, on a snapshot taken here (the loop mutates the view).
         # kopf updates the daemon's body in place: the thread gets a copy.
         frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
-        new, evaluation = await asyncio.to_thread(decide, frozen, old, utc_now(), components, VIEW.snapshot())
+        new, evaluation = await asyncio.to_thread(
+            gcpause.uninterrupted, decide, frozen, old, utc_now(), components, VIEW.snapshot()
+        )
         diff = status_patch(old, new)
         if diff:
             async with kept_client("pass") as kube:

@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from aiconform import applier, metrics
+from aiconform import applier, gcpause, metrics
 from aiconform.applier import Action, Conflict, Key, describe, key_of, label_manager
 from aiconform.components import COMPONENTS, ProfileRef, desired
 from aiconform.kubeclient import KubeClient
@@ -133,7 +133,7 @@ async def reconcile_components(
     # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
     # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
     notes, patches, decision, kept = await asyncio.to_thread(
-        _plan, spec, snapshot, existing, _foreign(uid), uid, name, kube is not None
+        gcpause.uninterrupted, _plan, spec, snapshot, existing, _foreign(uid), uid, name, kube is not None
     )
     wanted_labels = {p["metadata"]["name"] for ps in patches.values() for p in ps}
     actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +77,41 @@ def test_the_bench_reads_the_pause_histogram_from_the_metrics_text() -> None:
     pauses = stack.gc_pauses(text)
     assert pauses["2"]["count"] == _count("2")
     assert 0 <= pauses["2"]["over_0.5_s"] <= pauses["2"]["over_0.1_s"] <= pauses["2"]["count"]
+
+
+def test_uninterrupted_work_runs_without_automatic_collection_and_restores_it() -> None:
+    assert gc.isenabled()
+    seen: list[bool] = []
+    assert gcpause.uninterrupted(lambda x, *, y: seen.append(gc.isenabled()) or x + y, 1, y=2) == 3
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        gcpause.uninterrupted(lambda: 1 / 0)
+    assert gc.isenabled()  # also when the work raises
+
+
+def test_uninterrupted_stays_off_until_the_last_concurrent_call_returns() -> None:
+    inner_started, release = threading.Event(), threading.Event()
+    states: list[bool] = []
+
+    def long_pass() -> None:
+        inner_started.set()
+        release.wait(5)
+
+    worker = threading.Thread(target=gcpause.uninterrupted, args=(long_pass,))
+    worker.start()
+    inner_started.wait(5)
+    gcpause.uninterrupted(lambda: None)  # a second profile's pass ends first
+    states.append(gc.isenabled())
+    release.set()
+    worker.join(5)
+    states.append(gc.isenabled())
+    assert states == [False, True]
+
+
+def test_uninterrupted_leaves_collection_off_when_it_found_it_off() -> None:
+    gc.disable()
+    try:
+        gcpause.uninterrupted(lambda: None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
