@@ -88,12 +88,13 @@ MANAGED: tuple[Watched, ...] = (
 ALL: tuple[Watched, ...] = CORE + CUSTOM + MANAGED
 
 
-# What checks and components read of the two most numerous kinds' status. The rest (node images, addresses,
-# container statuses, probe and heartbeat times) costs memory, and the heartbeats would wake every profile's
-# daemon for nothing.
+# What checks and components read of the most numerous kinds' status. The rest (node images, addresses,
+# container statuses, probe and heartbeat times, a Deployment's rollout conditions and replica counts) costs
+# memory, and each change of it would wake every profile's daemon for a full pass that changes nothing.
 _KEPT_STATUS = {
     "Node": ("allocatable", "capacity", "conditions"),
     "Pod": ("phase", "podIP", "conditions"),
+    "Deployment": ("availableReplicas",),
 }
 _VOLATILE_CONDITION_FIELDS = ("lastHeartbeatTime", "lastProbeTime")
 

@@ -73,3 +73,24 @@ def test_compact_is_equal_and_shares_equal_leaves() -> None:
     assert out == slice_
     leaves = [d["attributes"]["arch"] for d in out["spec"]["devices"]]
     assert leaves[0] is leaves[1] is leaves[2]
+
+
+def test_deployment_keeps_only_available_replicas_so_a_rollout_status_rewrite_changes_nothing() -> None:
+    def dep(updated: str, observed: int) -> dict[str, Any]:
+        return {
+            "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "a"},
+            "spec": {"replicas": 1},
+            "status": {
+                "availableReplicas": 1,
+                "observedGeneration": observed,
+                "replicas": 1,
+                "conditions": [{"type": "Progressing", "status": "True", "lastUpdateTime": updated}],
+            },
+        }
+
+    assert trim(dep("t1", 1))["status"] == {"availableReplicas": 1}
+    assert trim(dep("t2", 2)) == trim(dep("t1", 1))
+    lost = dep("t3", 2)
+    lost["status"]["availableReplicas"] = 0
+    assert trim(lost) != trim(dep("t1", 1))  # what the checks read still shows
