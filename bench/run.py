@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack  # noqa: E402
 
 from aiconform.collect import collect  # noqa: E402
+from aiconform.constants import GROUP, PLURAL, VERSION  # noqa: E402
 from aiconform.devcluster import cluster, fleet, upstream  # noqa: E402
 from aiconform.devcluster.build import build_all  # noqa: E402
 from aiconform.kubeclient import KubeClient, load_credentials  # noqa: E402
@@ -222,7 +223,7 @@ class Bench:
         log(f"expected {len(objects)} objects: {self.expect}")
 
     async def settled(self, kube: KubeClient) -> tuple[bool, dict[str, str]]:
-        obj = await kube.get(f"/apis/aiconform.io/v1alpha1/conformanceprofiles/{self.profile}")
+        obj = await kube.get(f"/apis/{GROUP}/{VERSION}/{PLURAL}/{self.profile}")
         return stack.settled(obj or {}, self.doc)
 
     async def scale(self) -> None:

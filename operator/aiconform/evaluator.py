@@ -13,7 +13,6 @@ import contextlib
 import copy
 import itertools
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -87,8 +86,7 @@ def client() -> KubeClient:
 RETIRE_AFTER = 65.0  # seconds: a replaced client's requests in flight finish (their timeout is 60 s) before it closes
 
 
-@contextlib.asynccontextmanager
-async def kept_client(purpose: str) -> AsyncIterator[KubeClient]:
+def kept_client(purpose: str) -> KubeClient:
     """The operator's client for `purpose`, kept across passes: a pool of open connections. A client per pass
     paid a TLS handshake per connection (up to 64) every pass, and one per fast repair. Repairs have their own
     ("repair"), so that one never queues behind a pass's writes. Rebuilt when the login changes (credentials
@@ -101,12 +99,12 @@ async def kept_client(purpose: str) -> AsyncIterator[KubeClient]:
             runtime.retired.add(task)
             task.add_done_callback(runtime.retired.discard)
         runtime.clients[purpose] = held = fresh
-    yield held[1]
+    return held[1]
 
 
 async def _close_later(kube: KubeClient, delay: float) -> None:
     await asyncio.sleep(delay)
-    await kube.__aexit__(None, None, None)
+    await kube.close()
 
 
 async def close_clients() -> None:
@@ -115,7 +113,7 @@ async def close_clients() -> None:
     for task in list(runtime.retired):
         task.cancel()
     for kube in held:
-        await kube.__aexit__(None, None, None)
+        await kube.close()
 
 
 # --- watches ------------------------------------------------------------------------------------------------
@@ -136,10 +134,10 @@ async def refresh_discovery(logger: kopf.Logger) -> None:
         return
     marker = runtime.crd_changes
     try:
-        async with kept_client("pass") as kube:
-            version = await kube.version()
-            VIEW.server_version = version.get("gitVersion")
-            VIEW.api_resources = await collect.discover(kube)
+        kube = kept_client("pass")
+        version = await kube.version()
+        VIEW.server_version = version.get("gitVersion")
+        VIEW.api_resources = await collect.discover(kube)
         runtime.discovery_generation = marker
     except (KubeApiError, collect.CollectError, OSError, RuntimeError) as exc:
         logger.warning("Discovery failed, retrying at the next evaluation: %s", exc)
@@ -212,13 +210,12 @@ async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
         )
         diff = status_patch(old, new)
         if diff:
-            async with kept_client("pass") as kube:
-                await kube.request(
-                    "PATCH",
-                    f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}/status",
-                    body={"status": diff},
-                    content_type="application/merge-patch+json",
-                )
+            await kept_client("pass").request(
+                "PATCH",
+                f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}/status",
+                body={"status": diff},
+                content_type="application/merge-patch+json",
+            )
             runtime.last_written[uid] = {**old, **new}
             _post_flips(body, old, new)
             logger.info("Status updated: %s", _summary_line(new))
@@ -239,8 +236,7 @@ async def _reconcile_components(body: kopf.Body, logger: kopf.Logger) -> dict[st
     existing = VIEW.managed(body.metadata.name or "")
     if spec.mode == "Audit":
         return await reconcile_components(body, spec, VIEW.snapshot(), existing, None, logger)
-    async with kept_client("pass") as kube:
-        return await reconcile_components(body, spec, VIEW.snapshot(), existing, kube, logger)
+    return await reconcile_components(body, spec, VIEW.snapshot(), existing, kept_client("pass"), logger)
 
 
 def _post_flips(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -299,8 +295,7 @@ async def repair_deletions(body: kopf.Body, stopped: kopf.DaemonStopped, logger:
         deleted = VIEW.take_deleted(name)
         if deleted and read_profile_mode(body) == "Enforce":
             try:
-                async with kept_client("repair") as kube:
-                    await reconciler.repair_deleted(body, kube, deleted, logger)
+                await reconciler.repair_deleted(body, kept_client("repair"), deleted, logger)
             except Exception:  # the full pass repairs it anyway; this path must never die
                 logger.exception("Fast drift repair failed; the next pass repairs")
         with contextlib.suppress(TimeoutError):
@@ -380,8 +375,7 @@ async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
     policy = spec.deletion_policy if isinstance(spec, ProfileSpec) else "Orphan"
     await ensure_listed(logger)  # a half-listed view would leave some of our objects behind
     existing = VIEW.managed(body.metadata.name or "")
-    async with kept_client("pass") as kube:
-        errors = await reconciler.cleanup(body, policy, existing, VIEW.snapshot(), kube, logger)
+    errors = await reconciler.cleanup(body, policy, existing, VIEW.snapshot(), kept_client("pass"), logger)
     if errors:
         raise kopf.TemporaryError(f"cleanup incomplete: {'; '.join(errors[:3])}", delay=10)
     forget(str(body.metadata.uid))

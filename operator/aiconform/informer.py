@@ -202,7 +202,7 @@ class Informers:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._running.clear()
         if self._kube is not None:
-            await self._kube.__aexit__(None, None, None)
+            await self._kube.close()
             self._kube = None
 
     # --- one resource ---------------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ class Informers:
         """Credentials may have rotated (kopf logs in again on 401): a new client takes the current ones."""
         old, self._kube = self._kube, None
         if old is not None:
-            await old.__aexit__(None, None, None)
+            await old.close()
 
     async def _list(self, source: Source) -> str:
         """One consistent listing into the view, a page at a time (trimmed as it comes: the untrimmed whole

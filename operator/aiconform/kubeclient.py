@@ -183,6 +183,10 @@ class KubeClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the open connections; a later request opens new ones."""
         if self._session is not None:
             await self._session.close()
             self._session = None

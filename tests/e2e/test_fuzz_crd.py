@@ -127,7 +127,7 @@ def api_server(cluster: Cluster, crd: str) -> Iterator[ApiServer]:
     try:
         yield ApiServer(loop, kube)
     finally:
-        loop.run_until_complete(kube.__aexit__(None, None, None))
+        loop.run_until_complete(kube.close())
         loop.close()
 
 

@@ -140,18 +140,17 @@ def test_kept_client_is_reused_per_purpose_and_replaced_when_the_login_changes(
         monkeypatch.setattr(evaluator, "runtime", evaluator._Runtime())
         monkeypatch.setattr(evaluator, "RETIRE_AFTER", 0.0)
         with pytest.raises(RuntimeError, match="not logged in"):
-            async with evaluator.kept_client("pass"):
-                pass
+            evaluator.kept_client("pass")
         evaluator.runtime.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
-        async with evaluator.kept_client("pass") as first:
-            first._http()  # opens its connection pool
-        async with evaluator.kept_client("pass") as again:
-            assert again is first
-        async with evaluator.kept_client("repair") as repair:
-            assert repair is not first
+        first = evaluator.kept_client("pass")
+        first._http()  # opens its connection pool
+        again = evaluator.kept_client("pass")
+        assert again is first
+        repair = evaluator.kept_client("repair")
+        assert repair is not first
         evaluator.runtime.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
-        async with evaluator.kept_client("pass") as relogged:
-            assert relogged is not first
+        relogged = evaluator.kept_client("pass")
+        assert relogged is not first
         await asyncio.sleep(0.05)  # the retired client closes after RETIRE_AFTER
         assert first._session is None and not evaluator.runtime.retired
         relogged._http()
