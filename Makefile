@@ -38,10 +38,10 @@ e2e: $(VENV)/.installed
 
 ## crd: regenerate the committed CRD, its Helm template and the generated docs from the models
 crd: $(VENV)/.installed
-	$(BIN)/python -m aiconform.crdgen > crds/conformanceprofiles.aiconform.io.yaml
-	$(BIN)/python -m aiconform.docgen reference > docs/crd-reference.md
-	$(BIN)/python -m aiconform.docgen helm-crd > deploy/helm/aiconform/templates/crd.yaml
-	$(BIN)/python -m aiconform.docgen requirements > docs/requirements.md
+	$(BIN)/python -m aiconform.api.crdgen > crds/conformanceprofiles.aiconform.io.yaml
+	$(BIN)/python -m aiconform.devtools.docgen reference > docs/crd-reference.md
+	$(BIN)/python -m aiconform.devtools.docgen helm-crd > deploy/helm/aiconform/templates/crd.yaml
+	$(BIN)/python -m aiconform.devtools.docgen requirements > docs/requirements.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

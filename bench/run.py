@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stack  # noqa: E402
 
-from aiconform.collect import collect  # noqa: E402
-from aiconform.constants import GROUP, PLURAL, VERSION  # noqa: E402
-from aiconform.devcluster import cluster, fleet, upstream  # noqa: E402
-from aiconform.devcluster.build import build_all  # noqa: E402
-from aiconform.kubeclient import KubeClient, load_credentials  # noqa: E402
+from aiconform.api.constants import GROUP, PLURAL, VERSION  # noqa: E402
+from aiconform.devtools.devcluster import cluster, fleet, upstream  # noqa: E402
+from aiconform.devtools.devcluster.build import build_all  # noqa: E402
+from aiconform.kube.client import KubeClient, load_credentials  # noqa: E402
+from aiconform.kube.collect import collect  # noqa: E402
 
 DRIFT_KINDS = ("NetworkPolicy", "ResourceQuota", "LocalQueue")
 # Scale-run polling: the profile's status (one GET) every POLL s; the owned-object counts (a LIST per pending

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE
+from aiconform.api.models import validate_profile
 from aiconform.components import ProfileRef, apply_order, desired, kind_info
-from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE
-from aiconform.kubeclient import KubeApiError, KubeClient, gather_bounded, path_for
-from aiconform.models import validate_profile
-from aiconform.snapshot import Snapshot
+from aiconform.kube.client import KubeApiError, KubeClient, gather_bounded, path_for
+from aiconform.kube.snapshot import Snapshot
 
 PROFILE_LABEL = LABEL_PROFILE
 TENANT_LABEL = "aiconform-bench/tenant"

@@ -8,10 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from aiconform import __version__
-
-
-class CliError(Exception):
-    """An error the user can act on: printed as one line, exit code 2, never a traceback."""
+from aiconform.errors import CliError
 
 
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,7 +117,7 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from aiconform.report.product_yaml import ALL_METADATA_KEYS, flag_for
+    from aiconform.checker.report.product_yaml import ALL_METADATA_KEYS, flag_for
 
     p = sub.add_parser(
         "export",
@@ -155,23 +152,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            from aiconform.runner import run
+            from aiconform.operator.runner import run
 
             return run(args)
         if args.command == "dev-cluster":
-            from aiconform.devcluster.cli import dev_cluster
+            from aiconform.devtools.devcluster.cli import dev_cluster
 
             return dev_cluster(args)
         if args.command == "check":
-            from aiconform.checkcmd import run_check
+            from aiconform.checker.commands import run_check
 
             return run_check(args)
         if args.command == "export":
-            from aiconform.checkcmd import run_export
+            from aiconform.checker.commands import run_export
 
             return run_export(args)
         if args.command == "crd":
-            from aiconform.crdgen import render_crd_yaml
+            from aiconform.api.crdgen import render_crd_yaml
 
             sys.stdout.write(render_crd_yaml())
             return 0

@@ -34,7 +34,7 @@ def _free_port() -> int:
 
 
 def _reachable(kubeconfig: str) -> bool:
-    from aiconform.kubeclient import load_credentials
+    from aiconform.kube.client import load_credentials
 
     try:
         creds = load_credentials(Path(kubeconfig))
@@ -78,7 +78,7 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    from aiconform.devcluster.build import build_all
+    from aiconform.devtools.devcluster.build import build_all
 
     bin_dir = build_all()["kubectl"].parent
     env_kc = os.environ.get("KUBECONFIG")
@@ -211,7 +211,7 @@ def operator_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFacto
     as installed, never as an admin. AICONFORM_E2E_ADMIN=1 runs it with the admin kubeconfig instead (debugging)."""
     if os.environ.get("AICONFORM_E2E_ADMIN") == "1":
         return cluster.kubeconfig
-    from aiconform.devcluster.tools import ensure_helm
+    from aiconform.devtools.devcluster.tools import ensure_helm
 
     chart = ROOT / "deploy" / "helm" / "aiconform"
     args = ["template", OPERATOR_RELEASE, str(chart), "--namespace", OPERATOR_NAMESPACE, "--set", "installCRDs=false"]

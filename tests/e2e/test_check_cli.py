@@ -22,7 +22,7 @@ import pytest
 import yaml
 from conftest import AICONFORM, Cluster
 
-from aiconform.catalog import requirements_for
+from aiconform.conformance.catalog import requirements_for
 
 pytestmark = pytest.mark.e2e
 
@@ -285,8 +285,8 @@ def fake_exporter(cluster: Cluster) -> Iterator[str]:
 def test_collect_scrapes_dcgm_exporter(cluster: Cluster, fake_exporter: str) -> None:
     import asyncio
 
-    from aiconform.collect import collect
-    from aiconform.kubeclient import KubeClient, load_credentials
+    from aiconform.kube.client import KubeClient, load_credentials
+    from aiconform.kube.collect import collect
 
     agent = f"aiconform-e2e-{uuid.uuid4().hex[:8]}"
 

@@ -23,13 +23,13 @@ import pytest
 import yaml
 from conftest import Cluster
 
-from aiconform.collect import collect
+from aiconform.api.constants import FIELD_MANAGER
+from aiconform.api.models import ProfileSpec
 from aiconform.components import COMPONENTS, Plan, ProfileRef, apply_order, desired, dra
-from aiconform.constants import FIELD_MANAGER
-from aiconform.devcluster import upstream
-from aiconform.kubeclient import KubeClient, load_credentials
-from aiconform.models import ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.devtools.devcluster import upstream
+from aiconform.kube.client import KubeClient, load_credentials
+from aiconform.kube.collect import collect
+from aiconform.kube.snapshot import Snapshot
 
 pytestmark = pytest.mark.e2e
 

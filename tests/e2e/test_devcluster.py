@@ -9,7 +9,7 @@ import uuid
 import pytest
 from conftest import AICONFORM, Cluster
 
-from aiconform.devcluster import versions
+from aiconform.devtools.devcluster import versions
 
 pytestmark = pytest.mark.e2e
 

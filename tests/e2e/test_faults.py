@@ -35,15 +35,15 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import Cluster, Operator
 
+from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 from aiconform.components import KINDS
 from aiconform.components._common import dns1123_label
-from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.devcluster import cluster as devcluster
-from aiconform.devcluster import processes, upstream
-from aiconform.devcluster.fleet import default_pools
-from aiconform.devcluster.paths import cache_root
-from aiconform.devcluster.processes import Proc
-from aiconform.kubeclient import KubeClient, load_credentials
+from aiconform.devtools.devcluster import cluster as devcluster
+from aiconform.devtools.devcluster import processes, upstream
+from aiconform.devtools.devcluster.fleet import default_pools
+from aiconform.devtools.devcluster.paths import cache_root
+from aiconform.devtools.devcluster.processes import Proc
+from aiconform.kube.client import KubeClient, load_credentials
 
 pytestmark = pytest.mark.e2e
 

@@ -34,9 +34,9 @@ import pytest
 from conftest import Cluster
 from hypothesis import HealthCheck, given, settings
 
-from aiconform import crdgen
-from aiconform.kubeclient import KubeApiError, KubeClient, KubeTransportError, load_credentials
-from aiconform.models import ValidationError, validate_profile
+from aiconform.api import crdgen
+from aiconform.api.models import ValidationError, validate_profile
+from aiconform.kube.client import KubeApiError, KubeClient, KubeTransportError, load_credentials
 
 UNIT = Path(__file__).resolve().parents[1] / "unit"
 if str(UNIT) not in sys.path:
@@ -117,7 +117,7 @@ class ApiServer:
 def api_server(cluster: Cluster, crd: str) -> Iterator[ApiServer]:
     live = cluster.get_json("crd", crd)["spec"]["versions"][0]["schema"]
     if live != crdgen.build_crd()["spec"]["versions"][0]["schema"]:
-        pytest.fail("the installed CRD is not the one the models generate: run python -m aiconform.crdgen")
+        pytest.fail("the installed CRD is not the one the models generate: run python -m aiconform.api.crdgen")
     loop = asyncio.new_event_loop()
 
     async def connect() -> KubeClient:

@@ -1,4 +1,4 @@
-"""The Helm chart rendered by a real Helm (built from Go modules, see aiconform.devcluster.tools), linted, and
+"""The Helm chart rendered by a real Helm (built from Go modules, see aiconform.devtools.devcluster.tools), linted, and
 its objects judged by the dev cluster's API server; the ClusterRole checked against what the operator watches
 and exercised with a real ServiceAccount token."""
 
@@ -16,9 +16,9 @@ import pytest
 import yaml
 from conftest import ROOT, Cluster, token_kubeconfig
 
-from aiconform import clusterview
+from aiconform.api.constants import CRD_NAME
 from aiconform.components import KINDS
-from aiconform.constants import CRD_NAME
+from aiconform.kube import view
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ READ = {"get", "list", "watch"}
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
-    from aiconform.devcluster.tools import ensure_helm
+    from aiconform.devtools.devcluster.tools import ensure_helm
 
     return ensure_helm()
 
@@ -73,7 +73,7 @@ def by_kind(manifest: str) -> dict[str, dict[str, Any]]:
 
 
 def test_helm_is_the_pinned_build(helm: Path) -> None:
-    from aiconform.devcluster.tools import HELM
+    from aiconform.devtools.devcluster.tools import HELM
 
     assert run_helm(helm, "version", "--short").stdout.startswith(f"v{HELM}")
 
@@ -222,7 +222,7 @@ def test_cluster_role_covers_every_watched_resource(helm: Path) -> None:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
-    missing = [w.key for w in clusterview.ALL if not granted.get((w.group, w.plural), set()) >= READ]
+    missing = [w.key for w in view.ALL if not granted.get((w.group, w.plural), set()) >= READ]
     assert not missing, f"the operator watches these without get/list/watch: {missing}"
     assert granted[("aiconform.io", "conformanceprofiles")] == {"get", "list", "watch", "patch"}
     assert granted[("aiconform.io", "conformanceprofiles/status")] == {"get", "patch", "update"}
@@ -244,8 +244,8 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def servicemonitor_crd(cluster: Cluster) -> None:
-    from aiconform.devcluster import upstream
-    from aiconform.kubeclient import KubeClient, load_credentials
+    from aiconform.devtools.devcluster import upstream
+    from aiconform.kube.client import KubeClient, load_credentials
 
     async def install() -> None:
         async with KubeClient(load_credentials(Path(cluster.kubeconfig))) as kube:
@@ -335,7 +335,7 @@ def allowed(cluster: Cluster, kubeconfig: Path, asks: list[Ask]) -> dict[Ask, bo
 
 
 def test_service_account_can_do_what_the_operator_does(cluster: Cluster, chart_kubeconfig: Path) -> None:
-    wanted: list[Ask] = [(verb, w.group, w.plural, "", "") for w in clusterview.ALL for verb in sorted(READ)]
+    wanted: list[Ask] = [(verb, w.group, w.plural, "", "") for w in view.ALL for verb in sorted(READ)]
     wanted += [(verb, "aiconform.io", "conformanceprofiles", "", "") for verb in ("get", "list", "watch", "patch")]
     wanted += [(verb, "aiconform.io", "conformanceprofiles", "status", "") for verb in ("get", "patch", "update")]
     wanted += [

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import Cluster
 
-from aiconform.clusterview import ClusterView, Watched
-from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.informer import Informers, Source
-from aiconform.kubeclient import KubeClient, load_credentials
+from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.kube.client import KubeClient, load_credentials
+from aiconform.kube.informer import Informers, Source
+from aiconform.kube.view import ClusterView, Watched
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import Cluster
 
-from aiconform.kubeclient import KubeClient, load_credentials
+from aiconform.kube.client import KubeClient, load_credentials
 
 pytestmark = pytest.mark.e2e
 

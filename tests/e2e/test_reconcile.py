@@ -16,8 +16,8 @@ import pytest
 import yaml
 from conftest import Cluster, Operator
 
-from aiconform.devcluster import upstream
-from aiconform.kubeclient import KubeClient, load_credentials
+from aiconform.devtools.devcluster import upstream
+from aiconform.kube.client import KubeClient, load_credentials
 
 pytestmark = pytest.mark.e2e
 REPAIR_BUDGET = 2.0  # seconds, from the issue

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from conftest import Cluster, Operator
 
-from aiconform.devcluster import fleet, upstream
-from aiconform.kubeclient import KubeClient, load_credentials
+from aiconform.devtools.devcluster import fleet, upstream
+from aiconform.kube.client import KubeClient, load_credentials
 
 pytestmark = pytest.mark.e2e
 FLIP_TIMEOUT = 30.0  # seconds; DCGM scrapes follow the 10 s evaluation interval, everything else a watch event

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from conftest import AICONFORM, E2E_CLUSTER, Cluster
 
-from aiconform.devcluster import upstream
+from aiconform.devtools.devcluster import upstream
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,7 @@ def upstream_crds(cluster: Cluster) -> list[str]:
     import asyncio
     from pathlib import Path
 
-    from aiconform.kubeclient import KubeClient, load_credentials
+    from aiconform.kube.client import KubeClient, load_credentials
 
     async def install() -> list[str]:
         async with KubeClient(load_credentials(Path(cluster.kubeconfig))) as kube:

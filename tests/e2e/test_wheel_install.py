@@ -65,7 +65,7 @@ def test_wheel_contents(wheel: Path) -> None:
     assert wheel.name.startswith(f"aiconform-{__version__}-py3-none-any")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "aiconform/py.typed" in names
-    assert "aiconform/catalog/requirements.yaml" in names
+    assert "aiconform/conformance/catalog/requirements.yaml" in names
     assert not any(n.startswith(("tests/", "deploy/", "crds/")) for n in names)
     entry_points = zipfile.ZipFile(wheel).read(f"aiconform-{__version__}.dist-info/entry_points.txt").decode()
     assert "aiconform = aiconform.cli:main" in entry_points
@@ -86,7 +86,7 @@ def test_installed_package_is_self_contained(installed: Path, tmp_path: Path) ->
     """Imported from the venv, not from the source tree; package data present; the operator's dependencies
     suffice without the dev cluster's (no `cryptography` needed to start)."""
     probe = (
-        "import aiconform, aiconform.runner, aiconform.handlers; from aiconform import catalog; "
+        "import aiconform, aiconform.operator.runner, aiconform.operator.handlers; from aiconform import catalog; "
         "print(aiconform.__file__); print(','.join(catalog.known_versions()))"
     )
     out = _run([str(installed / "python"), "-c", probe], cwd=tmp_path)

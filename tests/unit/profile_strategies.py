@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn
 from pydantic import BaseModel
 
-from aiconform.models import (
+from aiconform.api.models import (
     DNS1123_LABEL_RE,
     LABEL_NAME_RE,
     REQUIREMENT_IDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiconform.applier import audit_summary, decide, is_subset, key_of
+from aiconform.operator.applier import audit_summary, decide, is_subset, key_of
 
 LABELS = {
     "app.kubernetes.io/managed-by": "aiconform",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiconform import catalog
-from aiconform.catalog import (
+from aiconform.conformance import catalog
+from aiconform.conformance.catalog import (
     REASON_CLUSTER_VERSION_UNKNOWN,
     REASON_NEWER_THAN_KNOWN,
     REASON_RESOLVED,
@@ -140,7 +140,7 @@ def test_explicit_unknown_lists_known() -> None:
 
 
 def test_reasons_are_camel_case() -> None:
-    from aiconform.conditions import is_camel_case
+    from aiconform.operator.conditions import is_camel_case
 
     for reason in (
         REASON_RESOLVED,

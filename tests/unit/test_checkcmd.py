@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from aiconform import checkcmd
-from aiconform.catalog import requirements_for
-from aiconform.checkcmd import (
+from aiconform.checker import commands
+from aiconform.checker.commands import (
     EXIT_FAILED,
     EXIT_OK,
     credentials,
@@ -25,12 +24,14 @@ from aiconform.checkcmd import (
     merge_metadata,
     use_colour,
 )
-from aiconform.cli import CliError, main
-from aiconform.collect import CollectError, collect, dcgm_targets, parse_dcgm_metrics
-from aiconform.kubeclient import KubeApiError, KubeTransportError
-from aiconform.report import is_met
-from aiconform.snapshot import Snapshot
-from aiconform.verdict import Verdict, VerdictStatus
+from aiconform.checker.report import is_met
+from aiconform.cli import main
+from aiconform.conformance.catalog import requirements_for
+from aiconform.conformance.verdict import Verdict, VerdictStatus
+from aiconform.errors import CliError
+from aiconform.kube.client import KubeApiError, KubeTransportError
+from aiconform.kube.collect import CollectError, collect, dcgm_targets, parse_dcgm_metrics
+from aiconform.kube.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -255,11 +256,11 @@ def test_metadata_file_unknown_key(tmp_path: Path) -> None:
 
 def test_write_new_never_clobbers(tmp_path: Path) -> None:
     path = tmp_path / "out.yaml"
-    checkcmd._write_new(path, "one\n", force=False)
+    commands._write_new(path, "one\n", force=False)
     with pytest.raises(CliError, match="--force"):
-        checkcmd._write_new(path, "two\n", force=False)
+        commands._write_new(path, "two\n", force=False)
     assert path.read_text() == "one\n"
-    checkcmd._write_new(path, "three\n", force=True)
+    commands._write_new(path, "three\n", force=True)
     assert path.read_text() == "three\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.yaml"]
 
@@ -317,7 +318,7 @@ def test_credentials_inline_data_in_private_temp_files(tmp_path: Path) -> None:
 
 def test_credentials_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.setattr(checkcmd, "SERVICE_ACCOUNT_DIR", tmp_path)
+    monkeypatch.setattr(commands, "SERVICE_ACCOUNT_DIR", tmp_path)
     with pytest.raises(CliError, match="--kubeconfig"), credentials(None):
         pass
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiconform import applier
+from aiconform.operator import applier
 
 
 def test_orphan_patch_drops_only_the_profiles_reference_from_that_very_object() -> None:

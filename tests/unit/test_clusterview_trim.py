@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from aiconform.clusterview import compact, trim
+from aiconform.kube.view import compact, trim
 
 
 def _node() -> dict[str, Any]:

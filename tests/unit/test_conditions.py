@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from aiconform.conditions import (
+from aiconform.operator.conditions import (
     ConditionError,
     conditions_equal_ignoring_time,
     flips,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiconform.devcluster import build, fleet, upstream
-from aiconform.devcluster.errors import DevClusterError
-from aiconform.kubeclient import path_for
+from aiconform.devtools.devcluster import build, fleet, upstream
+from aiconform.devtools.devcluster.errors import DevClusterError
+from aiconform.kube.client import path_for
 
 GOMOD = """module k8s.io/kubernetes
 

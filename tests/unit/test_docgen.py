@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from aiconform import catalog, docgen, metrics, status
-from aiconform.constants import FINALIZER
-from aiconform.crdgen import build_crd
+from aiconform.api.constants import FINALIZER
+from aiconform.api.crdgen import build_crd
+from aiconform.conformance import catalog
+from aiconform.devtools import docgen
+from aiconform.operator import metrics, status
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "crd-reference.md"
@@ -24,7 +26,7 @@ def schema() -> dict[str, Any]:
 
 def test_committed_reference_is_current() -> None:
     assert REFERENCE.read_text() == docgen.render_reference(), (
-        "docs/crd-reference.md drifted from the models: python -m aiconform.docgen > docs/crd-reference.md"
+        "docs/crd-reference.md drifted from the models: python -m aiconform.devtools.docgen > docs/crd-reference.md"
     )
 
 
@@ -157,7 +159,7 @@ def test_install_doc_says_to_delete_profiles_first() -> None:
 def test_committed_requirements_doc_is_current() -> None:
     path = ROOT / "docs" / "requirements.md"
     assert path.read_text() == docgen.render_requirements(), (
-        "docs/requirements.md drifted: python -m aiconform.docgen requirements > docs/requirements.md"
+        "docs/requirements.md drifted: python -m aiconform.devtools.docgen requirements > docs/requirements.md"
     )
     text = path.read_text()
     for rid in catalog.requirements_for("v1.35"):

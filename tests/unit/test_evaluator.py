@@ -8,9 +8,9 @@ from typing import Any, cast
 import kopf
 import pytest
 
-from aiconform import evaluator
-from aiconform.clusterview import ClusterView, trim
-from aiconform.status import status_patch
+from aiconform.kube.view import ClusterView, trim
+from aiconform.operator import evaluator
+from aiconform.operator.status import status_patch
 
 
 def _body(spec: dict[str, Any] | None, generation: int = 1) -> kopf.Body:

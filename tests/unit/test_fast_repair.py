@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aiconform import reconciler
-from aiconform.clusterview import ClusterView
-from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.kube.view import ClusterView
+from aiconform.operator import reconciler
 
 
 def _np(name: str) -> dict[str, object]:

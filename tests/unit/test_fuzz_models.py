@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from profile_strategies import junk, profile_documents, profiles
 
-from aiconform import crdgen
-from aiconform.models import ConformanceProfile, ProfileSpec, ValidationError, validate_profile
+from aiconform.api import crdgen
+from aiconform.api.models import ConformanceProfile, ProfileSpec, ValidationError, validate_profile
 
 FUZZ = settings(
     derandomize=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from aiconform import gcpause, metrics
+from aiconform.operator import gcpause, metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 import kopf
 import pytest
 
-from aiconform import handlers
+from aiconform.operator import handlers
 
 LOGGER = logging.getLogger("test")
 

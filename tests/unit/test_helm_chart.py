@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from aiconform import __version__, clusterview
+from aiconform import __version__
 from aiconform.components import KINDS
-from aiconform.docgen import render_helm_crd_template
+from aiconform.devtools.docgen import render_helm_crd_template
+from aiconform.kube import view
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "aiconform"
@@ -49,7 +50,7 @@ def test_chart_metadata_follows_the_package() -> None:
 
 def test_crd_template_is_generated() -> None:
     assert (TEMPLATES / "crd.yaml").read_text() == render_helm_crd_template(), (
-        "regenerate: python -m aiconform.docgen helm-crd > deploy/helm/aiconform/templates/crd.yaml"
+        "regenerate: python -m aiconform.devtools.docgen helm-crd > deploy/helm/aiconform/templates/crd.yaml"
     )
 
 
@@ -164,7 +165,7 @@ def test_role_template_is_least_privilege() -> None:
     assert not any(FORBIDDEN_VERBS & set(r["verbs"]) for r in rules)
     assert not any("nonResourceURLs" in r or "resourceNames" in r for r in rules)
     perms = granted(rules)
-    for w in clusterview.ALL:
+    for w in view.ALL:
         assert perms.get((w.group, w.plural), set()) >= READ, f"{w.key}: needs get/list/watch"
     assert perms[("aiconform.io", "conformanceprofiles")] == {"get", "list", "watch", "patch"}
     assert perms[("aiconform.io", "conformanceprofiles/status")] == {"get", "patch", "update"}
@@ -181,7 +182,7 @@ def test_role_template_is_least_privilege() -> None:
     assert perms[("rbac.authorization.k8s.io", "clusterroles")] == READ
     # Nothing beyond the watched resources, the written kinds, the profiles and events.
     expected = (
-        {(w.group, w.plural) for w in clusterview.ALL}
+        {(w.group, w.plural) for w in view.ALL}
         | writes
         | {
             ("aiconform.io", "conformanceprofiles"),

@@ -8,9 +8,9 @@ from typing import Any, cast
 
 import pytest
 
-from aiconform.clusterview import CORE, CUSTOM, MANAGED, ClusterView, Watched, ident_of
-from aiconform.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.informer import (
+from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.kube.client import KubeClient, json_lines
+from aiconform.kube.informer import (
     Gone,
     Informers,
     Source,
@@ -20,7 +20,7 @@ from aiconform.informer import (
     version_priority,
     with_kind,
 )
-from aiconform.kubeclient import KubeClient, json_lines
+from aiconform.kube.view import CORE, CUSTOM, MANAGED, ClusterView, Watched, ident_of
 
 SERVED = frozenset({"v1/pods", "apps/v1/deployments", "v1/configmaps"})
 

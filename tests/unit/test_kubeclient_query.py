@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiconform.kubeclient import merge_query
+from aiconform.kube.client import merge_query
 
 
 def test_query_in_path_is_kept_with_params() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from aiconform.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
+from aiconform.kube.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
 
 CA = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
 CERT = b"-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from aiconform import constants
-from aiconform.models import (
+from aiconform.api import constants
+from aiconform.api.models import (
     REQUIREMENT_IDS,
     ConformanceProfile,
     KedaSpec,

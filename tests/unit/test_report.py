@@ -11,19 +11,19 @@ from typing import Any
 import pytest
 import yaml
 
-from aiconform.catalog import CATEGORIES, known_versions, requirements_for
-from aiconform.report import is_met
-from aiconform.report.jsonout import render_json
-from aiconform.report.junit import render_junit
-from aiconform.report.product_yaml import (
+from aiconform.checker.report import is_met
+from aiconform.checker.report.jsonout import render_json
+from aiconform.checker.report.junit import render_junit
+from aiconform.checker.report.product_yaml import (
     MetadataError,
     flag_for,
     metadata_problems,
     normalize_metadata,
     render_product_yaml,
 )
-from aiconform.report.table import render_table
-from aiconform.verdict import Verdict, VerdictStatus
+from aiconform.checker.report.table import render_table
+from aiconform.conformance.catalog import CATEGORIES, known_versions, requirements_for
+from aiconform.conformance.verdict import Verdict, VerdictStatus
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

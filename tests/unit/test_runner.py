@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiconform.cli import CliError, main
-from aiconform.runner import JsonFormatter, PlainFormatter, QuietWatchFilter
+from aiconform.operator.runner import JsonFormatter, PlainFormatter, QuietWatchFilter
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ def test_missing_kubeconfig_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_port_in_use_is_reported(tmp_path: Path) -> None:
-    from aiconform.runner import _check_port_free
+    from aiconform.operator.runner import _check_port_free
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -73,7 +73,7 @@ def test_port_in_use_is_reported(tmp_path: Path) -> None:
 def test_kopf_crash_restarts_with_a_fresh_view_and_gives_up_on_a_crash_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     import kopf
 
-    from aiconform import evaluator, runner
+    from aiconform.operator import evaluator, runner
 
     calls: list[str] = []
     outcomes = [RuntimeError("404 page not found"), RuntimeError("again"), None]

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from aiconform.catalog import resolve_version
-from aiconform.conditions import is_camel_case
-from aiconform.status import (
+from aiconform.conformance.catalog import resolve_version
+from aiconform.operator.conditions import is_camel_case
+from aiconform.operator.status import (
     OWNED_KEYS,
     SpecError,
     SpecFacts,
@@ -173,7 +173,7 @@ def test_format_validation_errors() -> None:
 @pytest.mark.parametrize("spec", [VALID, SpecError("spec.mode: bad")])
 def test_matches_the_status_schema(spec: SpecFacts | SpecError) -> None:
     """Every key we write exists in models.ProfileStatus, so the API server does not prune it."""
-    from aiconform.models import ProfileStatus
+    from aiconform.api.models import ProfileStatus
 
     res = resolve_version("auto", "v1.36.3") if isinstance(spec, SpecFacts) else None
     status = build_status(None, spec, res, 1, T0)

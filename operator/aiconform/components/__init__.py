@@ -1,5 +1,5 @@
 """Components: the AI stack a ConformanceProfile keeps in place, as pure functions from (profile spec, snapshot)
-to the objects that should exist. One module per component; the applier (aiconform.applier) makes it so.
+to the objects that should exist. One module per component; the applier (aiconform.operator.applier) makes it so.
 
     desired(spec, snapshot, ProfileRef(name, uid)) -> {component: Plan}
 
@@ -39,6 +39,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from aiconform.api.models import (
+    DcgmExporterSpec,
+    DraSpec,
+    KedaSpec,
+    KueueSpec,
+    NetworkPoliciesSpec,
+    ProfileSpec,
+    QuotasSpec,
+    SeccompSpec,
+)
 from aiconform.components import dcgm_exporter, dra, keda, kueue, network_policies, quotas, seccomp
 from aiconform.components._common import (
     EMPTY_PLAN,
@@ -54,17 +64,7 @@ from aiconform.components._common import (
     managed_labels,
     owner_reference,
 )
-from aiconform.models import (
-    DcgmExporterSpec,
-    DraSpec,
-    KedaSpec,
-    KueueSpec,
-    NetworkPoliciesSpec,
-    ProfileSpec,
-    QuotasSpec,
-    SeccompSpec,
-)
-from aiconform.snapshot import Snapshot
+from aiconform.kube.snapshot import Snapshot
 
 __all__ = [
     "COMPONENTS",

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiconform.checks._common import crd_problems, labels, meta, name
-from aiconform.constants import API_VERSION, KIND, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.models import LabelSelector, ProfileSpec, Toleration
-from aiconform.snapshot import Obj, Snapshot
+from aiconform.api.constants import API_VERSION, KIND, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.api.models import LabelSelector, ProfileSpec, Toleration
+from aiconform.conformance.facts import crd_problems, labels, meta, name
+from aiconform.kube.snapshot import Obj, Snapshot
 
 Manifest = dict[str, Any]
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiconform.checks._common import crd_established
+from aiconform.api.models import DcgmExporterSpec, ProfileSpec
 from aiconform.components._common import (
     LABEL_NAME,
     PSA_ENFORCE,
@@ -39,8 +39,8 @@ from aiconform.components._common import (
     owned_namespace,
     toleration_dict,
 )
-from aiconform.models import DcgmExporterSpec, ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.conformance.facts import crd_established
+from aiconform.kube.snapshot import Snapshot
 
 COMPONENT = "dcgmExporter"
 NAME = "dcgm-exporter"

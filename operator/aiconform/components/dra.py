@@ -27,15 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aiconform.checks._common import (
-    accelerator_nodes,
-    as_map,
-    device_attr,
-    devices,
-    labels,
-    slice_driver,
-    status_of,
-)
+from aiconform.api.models import ProfileSpec
 from aiconform.components._common import (
     NAME_PREFIX,
     PSA_ENFORCE,
@@ -50,8 +42,16 @@ from aiconform.components._common import (
     owned_namespace,
     selector_dict,
 )
-from aiconform.models import ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.conformance.facts import (
+    accelerator_nodes,
+    as_map,
+    device_attr,
+    devices,
+    labels,
+    slice_driver,
+    status_of,
+)
+from aiconform.kube.snapshot import Snapshot
 
 COMPONENT = "dra"
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from aiconform.checks._common import as_list, as_map, labels, meta, name, namespace, spec_of
+from aiconform.api.models import KedaSpec, ProfileSpec
 from aiconform.components._common import (
     Manifest,
     Plan,
@@ -37,8 +37,8 @@ from aiconform.components._common import (
     object_meta,
     tenant_namespaces,
 )
-from aiconform.models import KedaSpec, ProfileSpec
-from aiconform.snapshot import Obj, Snapshot
+from aiconform.conformance.facts import as_list, as_map, labels, meta, name, namespace, spec_of
+from aiconform.kube.snapshot import Obj, Snapshot
 
 COMPONENT = "keda"
 GROUP_VERSION = "keda.sh/v1alpha1"

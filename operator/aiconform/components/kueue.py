@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from aiconform.checks._common import accelerator_nodes, as_map, labels, name, status_of
+from aiconform.api.models import ProfileSpec
 from aiconform.components import _quantity as q
 from aiconform.components._common import (
     Manifest,
@@ -43,8 +43,8 @@ from aiconform.components._common import (
     short_hash,
     tenant_namespaces,
 )
-from aiconform.models import ProfileSpec
-from aiconform.snapshot import Obj, Snapshot
+from aiconform.conformance.facts import accelerator_nodes, as_map, labels, name, status_of
+from aiconform.kube.snapshot import Obj, Snapshot
 
 COMPONENT = "kueue"
 GROUP_VERSION = "kueue.x-k8s.io/v1beta2"

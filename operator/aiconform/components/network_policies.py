@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiconform.api.models import NetworkPoliciesSpec, ProfileSpec
 from aiconform.components._common import (
     LABEL_NS_NAME,
     NAME_PREFIX,
@@ -29,8 +30,7 @@ from aiconform.components._common import (
     object_meta,
     tenant_namespaces,
 )
-from aiconform.models import NetworkPoliciesSpec, ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.kube.snapshot import Snapshot
 
 COMPONENT = "networkPolicies"
 DEFAULT_DENY = f"{NAME_PREFIX}default-deny"

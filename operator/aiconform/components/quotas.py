@@ -10,6 +10,7 @@ Objects: ResourceQuota `aiconform-gpu` in every tenant namespace with
 
 from __future__ import annotations
 
+from aiconform.api.models import ProfileSpec
 from aiconform.components import dra
 from aiconform.components._common import (
     NAME_PREFIX,
@@ -22,8 +23,7 @@ from aiconform.components._common import (
     object_meta,
     tenant_namespaces,
 )
-from aiconform.models import ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.kube.snapshot import Snapshot
 
 COMPONENT = "quotas"
 NAME = f"{NAME_PREFIX}gpu"

@@ -20,6 +20,7 @@ The Pod Security level `restricted` already demands the same seccomp profiles; t
 
 from __future__ import annotations
 
+from aiconform.api.models import ProfileSpec
 from aiconform.components._common import (
     NAME_PREFIX,
     PSA_PREFIX,
@@ -33,8 +34,7 @@ from aiconform.components._common import (
     selector_dict,
     tenant_namespaces,
 )
-from aiconform.models import ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.kube.snapshot import Snapshot
 
 COMPONENT = "seccomp"
 POLICY = f"{NAME_PREFIX}require-seccomp"

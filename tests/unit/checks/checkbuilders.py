@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from aiconform.models import ProfileSpec
-from aiconform.snapshot import MetricSample, Scrape, Snapshot
+from aiconform.api.models import ProfileSpec
+from aiconform.kube.snapshot import MetricSample, Scrape, Snapshot
 
 GPU_LABELS = {"nvidia.com/gpu.present": "true"}
 DRA_SERVED = frozenset(

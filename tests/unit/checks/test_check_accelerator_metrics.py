@@ -1,6 +1,6 @@
 from checkbuilders import FB_USED, UTIL, daemonset, gpu_node, gpu_slice, gpu_uuid, node, pod, profile, scrape, snap
 
-from aiconform.checks import accelerator_metrics as am
+from aiconform.conformance.checks import accelerator_metrics as am
 
 NODES = ("h-0", "h-1")
 DS = daemonset("aiconform-dcgm", "dcgm-exporter", ready=2, desired=2)

@@ -1,6 +1,6 @@
 from checkbuilders import crds, obj, profile, service, snap
 
-from aiconform.checks import advanced_inference_ingress as aii
+from aiconform.conformance.checks import advanced_inference_ingress as aii
 
 POOLS = "inferencepools.inference.networking.k8s.io"
 ROUTES = "httproutes.gateway.networking.k8s.io"

@@ -1,6 +1,6 @@
 from checkbuilders import cond, crd, crds, obj, profile, snap
 
-from aiconform.checks import ai_inference
+from aiconform.conformance.checks import ai_inference
 
 GW_CRDS = (
     "gatewayclasses.gateway.networking.k8s.io",

@@ -1,6 +1,6 @@
 from checkbuilders import cond, crds, obj, profile, snap
 
-from aiconform.checks import ai_service_metrics as asm
+from aiconform.conformance.checks import ai_service_metrics as asm
 
 PROMS = "prometheuses.monitoring.coreos.com"
 CRDS = ("servicemonitors.monitoring.coreos.com", "podmonitors.monitoring.coreos.com")

@@ -1,6 +1,6 @@
 from checkbuilders import crds, deployment, obj, profile, snap
 
-from aiconform.checks import cluster_autoscaling as ca
+from aiconform.conformance.checks import cluster_autoscaling as ca
 
 
 def test_cluster_autoscaler_needs_hardware_test():

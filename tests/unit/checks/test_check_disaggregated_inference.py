@@ -1,6 +1,6 @@
 from checkbuilders import crds, pod, profile, snap
 
-from aiconform.checks import disaggregated_inference as di
+from aiconform.conformance.checks import disaggregated_inference as di
 
 ROLE = "llm-d.ai/role"
 

@@ -1,7 +1,7 @@
 from checkbuilders import DRA_SERVED, device_class, gpu_node, gpu_slice, node, profile, rslice, snap
 
-from aiconform.checks import dra_support
-from aiconform.verdict import condition_status
+from aiconform.conformance.checks import dra_support
+from aiconform.conformance.verdict import condition_status
 
 
 def _cluster(**overrides):

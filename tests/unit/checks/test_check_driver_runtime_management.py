@@ -1,6 +1,6 @@
 from checkbuilders import daemonset, gpu_node, gpu_slice, node, profile, snap
 
-from aiconform.checks import driver_runtime_management as drm
+from aiconform.conformance.checks import driver_runtime_management as drm
 
 
 def _nodes():

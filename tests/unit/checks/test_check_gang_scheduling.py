@@ -1,6 +1,6 @@
 from checkbuilders import cond, crds, deployment, obj, profile, service, snap, webhook_config
 
-from aiconform.checks import gang_scheduling as gs
+from aiconform.conformance.checks import gang_scheduling as gs
 
 KUEUE_CRDS = tuple(f"{p}.kueue.x-k8s.io" for p in ("clusterqueues", "localqueues", "resourceflavors", "workloads"))
 CQ = "clusterqueues.kueue.x-k8s.io"

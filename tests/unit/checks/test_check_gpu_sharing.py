@@ -1,6 +1,6 @@
 from checkbuilders import device, device_class, gpu_node, node, profile, rslice, snap
 
-from aiconform.checks import gpu_sharing
+from aiconform.conformance.checks import gpu_sharing
 
 
 def test_mig_resources_are_implemented():

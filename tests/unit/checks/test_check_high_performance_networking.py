@@ -1,6 +1,6 @@
 from checkbuilders import crds, device, gpu_slice, profile, rslice, snap
 
-from aiconform.checks import high_performance_networking as hpn
+from aiconform.conformance.checks import high_performance_networking as hpn
 
 NAD = "network-attachment-definitions.k8s.cni.cncf.io"
 

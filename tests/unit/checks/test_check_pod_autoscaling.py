@@ -1,6 +1,6 @@
 from checkbuilders import HPA_SERVED, apiservice, cond, crds, deployment, obj, profile, snap
 
-from aiconform.checks import pod_autoscaling as pa
+from aiconform.conformance.checks import pod_autoscaling as pa
 
 CUSTOM = "v1beta1.custom.metrics.k8s.io"
 

@@ -1,6 +1,6 @@
 from checkbuilders import crds, deployment, obj, profile, service, snap, webhook_config
 
-from aiconform.checks import robust_controller as rc
+from aiconform.conformance.checks import robust_controller as rc
 
 RAY = ("rayclusters.ray.io", "rayjobs.ray.io")
 

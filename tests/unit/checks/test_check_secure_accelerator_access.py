@@ -1,6 +1,6 @@
 from checkbuilders import container, namespace, obj, pod, profile, snap, tenant
 
-from aiconform.checks import secure_accelerator_access as saa
+from aiconform.conformance.checks import secure_accelerator_access as saa
 
 DRA_ON = {"components": {"dra": {"enabled": True, "denyAdminAccess": True}}}
 

@@ -1,6 +1,6 @@
 from checkbuilders import device, device_class, gpu_node, gpu_slice, node, profile, rslice, snap
 
-from aiconform.checks import virtualized_accelerator as va
+from aiconform.conformance.checks import virtualized_accelerator as va
 
 
 def test_bare_metal_is_na():

@@ -1,13 +1,13 @@
 import pytest
 from checkbuilders import DRA_SERVED, HPA_SERVED, device_class, gpu_node, gpu_slice, profile, snap
 
-from aiconform import catalog, checks
-from aiconform.conditions import is_camel_case
-from aiconform.devcluster.fleet import default_pools, fleet_objects
-from aiconform.evaluate import evaluate
-from aiconform.models import REQUIREMENT_IDS
-from aiconform.snapshot import Snapshot
-from aiconform.verdict import Verdict
+from aiconform.api.models import REQUIREMENT_IDS
+from aiconform.conformance import catalog, checks
+from aiconform.conformance.evaluate import evaluate
+from aiconform.conformance.verdict import Verdict
+from aiconform.devtools.devcluster.fleet import default_pools, fleet_objects
+from aiconform.kube.snapshot import Snapshot
+from aiconform.operator.conditions import is_camel_case
 
 NA_AUTOSCALING = {
     "cluster_autoscaling": {"status": "N/A", "notes": "on-prem, fixed GPU pools", "evidence": ["docs/pools.md"]}
@@ -78,7 +78,7 @@ def test_conditional_absence_suggests_declaring_na():
 
 def test_counts_and_conformant(monkeypatch):
     fake = {rid: _implemented(rid) for rid in REQUIREMENT_IDS}
-    monkeypatch.setattr("aiconform.evaluate.CHECKS", fake)
+    monkeypatch.setattr("aiconform.conformance.evaluate.CHECKS", fake)
     e = evaluate(Snapshot(), profile(), "v1.36")
     assert (e.must_met, e.must_total, e.should_met, e.should_total, e.conformant) == (8, 8, 6, 6, True)
     assert e.must_summary == "8/8"
@@ -99,7 +99,7 @@ def test_a_raising_check_becomes_check_error(monkeypatch):
     def boom(snapshot, spec):
         raise KeyError("spec")
 
-    monkeypatch.setattr("aiconform.evaluate.CHECKS", {**checks.CHECKS, "gang_scheduling": boom})
+    monkeypatch.setattr("aiconform.conformance.evaluate.CHECKS", {**checks.CHECKS, "gang_scheduling": boom})
     e = evaluate(Snapshot(), profile(), "v1.36")
     v = e.verdict("gang_scheduling")
     assert (v.status, v.reason) == ("Not Implemented", "CheckError")

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from aiconform.conditions import is_camel_case
-from aiconform.verdict import UNKNOWN_REASONS, Verdict, condition_status
+from aiconform.conformance.verdict import UNKNOWN_REASONS, Verdict, condition_status
+from aiconform.operator.conditions import is_camel_case
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
+from aiconform.api.models import ProfileSpec
 from aiconform.components import Plan, ProfileRef
-from aiconform.devcluster.fleet import MigProfile, Pool, default_pools, fleet_objects
-from aiconform.models import ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.devtools.devcluster.fleet import MigProfile, Pool, default_pools, fleet_objects
+from aiconform.kube.snapshot import Snapshot
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("AICONFORM_UPDATE_GOLDEN") == "1"

@@ -18,7 +18,7 @@ from compbuilders import (
 )
 
 from aiconform.components import keda
-from aiconform.snapshot import Snapshot
+from aiconform.kube.snapshot import Snapshot
 
 SO = "scaledobjects.keda.sh"
 ON = profile(components=enabled("keda"))

@@ -17,7 +17,7 @@ from compbuilders import (
 )
 
 from aiconform.components import Plan, kueue
-from aiconform.devcluster.fleet import Pool
+from aiconform.devtools.devcluster.fleet import Pool
 
 
 def _cq(plan: Plan) -> dict[str, Any]:

@@ -24,12 +24,12 @@ from compbuilders import (
     two_tenants,
 )
 
-from aiconform import kubeclient
+from aiconform.api.constants import API_VERSION, KIND
+from aiconform.api.models import ConformanceProfile, ProfileSpec
 from aiconform.components import COMPONENTS, EMPTY_PLAN, FIELD_PATCH_KINDS, KINDS, apply_order, desired, kind_info
 from aiconform.components._common import is_dns1123_label, is_dns1123_subdomain
-from aiconform.constants import API_VERSION, KIND
-from aiconform.models import ConformanceProfile, ProfileSpec
-from aiconform.snapshot import Snapshot
+from aiconform.kube import client as kube_client
+from aiconform.kube.snapshot import Snapshot
 
 EVERYTHING: dict[str, Any] = enabled(
     "kueue",
@@ -126,7 +126,7 @@ def test_cluster_scoped_names_are_prefixed_unless_a_contract(plans: dict[str, An
 
 def test_kinds_are_known_to_the_client_with_the_same_scope() -> None:
     for info in KINDS:
-        assert kubeclient.kind_info(info.api_version, info.kind) == (info.plural, info.namespaced), info.kind
+        assert kube_client.kind_info(info.api_version, info.kind) == (info.plural, info.namespaced), info.kind
 
 
 def test_objects_are_in_apply_order_namespaces_first(plans: dict[str, Any]) -> None:

@@ -1,0 +1,243 @@
+"""Build the control-plane binaries from Go modules, once, cached by version, with visible progress.
+
+`go install pkg@version` refuses k8s.io/kubernetes and etcd's server (their go.mod files carry replace
+directives), so each is built from a small helper module that requires the upstream module at a pinned
+version and, for Kubernetes, points every staging module at its published v0.Y.Z tag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aiconform.devtools.devcluster import versions
+from aiconform.devtools.devcluster.errors import DevClusterError
+from aiconform.devtools.devcluster.paths import bin_dir, cache_root, src_dir
+
+MIN_GO = (1, 26)
+Progress = Callable[[str], None]
+
+
+def _stderr_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def go_env() -> dict[str, str]:
+    """A build environment that never switches toolchains and never picks up a go.work of the caller."""
+    env = dict(os.environ)
+    env.update({"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOWORK": "off", "GOFLAGS": "-mod=mod"})
+    return env
+
+
+def check_go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise DevClusterError("check Go toolchain", "`go` is not on PATH; install Go 1.26 or newer")
+    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, env=go_env(), check=False)
+    match = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
+    if out.returncode != 0 or match is None:
+        raise DevClusterError("check Go toolchain", f"cannot read the Go version: {out.stderr.strip()}")
+    found = (int(match.group(1)), int(match.group(2)))
+    if found < MIN_GO:
+        raise DevClusterError(
+            "check Go toolchain",
+            f"Go {found[0]}.{found[1]} is too old; Kubernetes {versions.KUBERNETES} needs 1.26",
+        )
+    return go
+
+
+def _run(step: str, cmd: Sequence[str], cwd: Path, log: Path, progress: Progress) -> str:
+    """Run one build command, streaming its output to a log; on failure name the step and the log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    last_report = started
+    packages = 0
+    lines: list[str] = []
+    with log.open("a") as sink:
+        sink.write(f"$ {' '.join(cmd)}\n")
+        proc = subprocess.Popen(cmd, cwd=cwd, env=go_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sink.write(line)
+            lines.append(line.rstrip())
+            lines = lines[-20:]
+            # `go build -v` prints one package path per compiled package: a cheap progress counter.
+            if not line.startswith(("go: ", "#")):
+                packages += 1
+            now = time.monotonic()
+            if now - last_report >= 15:
+                last_report = now
+                progress(f"  … {step}: {int(now - started)}s, {packages} packages")
+        code = proc.wait()
+    if code != 0:
+        tail = "; ".join(x for x in lines[-3:] if x)
+        raise DevClusterError(step, f"exit code {code}: {tail}", log=str(log))
+    return "\n".join(lines)
+
+
+def download_module(go: str, module: str, log: Path | None = None) -> dict[str, str]:
+    """`go mod download -json module@version`: the module's info (`Dir`, `GoMod`, …); errors name the module."""
+    where = str(log) if log else None
+    tmp = cache_root() / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)  # outside any module, so `go mod download` takes a module@version
+    out = subprocess.run(
+        [go, "mod", "download", "-json", module],
+        cwd=tmp,
+        env=go_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        info: dict[str, str] = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        raise DevClusterError(f"download {module}", out.stderr.strip() or "no output", log=where) from None
+    if "Error" in info:
+        raise DevClusterError(f"download {module}", info["Error"], log=where)
+    return info
+
+
+def _init_module(go: str, work: Path, name: str, log: Path, progress: Progress) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "go.mod").exists():
+        _run("go mod init", [go, "mod", "init", name], work, log, progress)
+
+
+def staging_modules(upstream_gomod: str) -> list[str]:
+    """The staging modules a Kubernetes go.mod replaces with ./staging paths (the set changes per minor)."""
+    return re.findall(r"^\s*(k8s\.io/[a-z0-9-]+)\s+=>\s+\./staging/", upstream_gomod, flags=re.MULTILINE)
+
+
+def godebug_default(upstream_gomod: str) -> str | None:
+    """Upstream's `godebug default=goX.Y`: without it a helper module gets another Go's runtime defaults."""
+    match = re.search(r"^godebug\s+default=(go[0-9.]+)", upstream_gomod, flags=re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def version_ldflags(kubernetes: str) -> str:
+    """Without these, /version says v0.0.0-master and `auto` version resolution cannot work."""
+    major, minor, _ = kubernetes.split(".")
+    v = f"v{kubernetes}"
+    pairs = {
+        "k8s.io/component-base/version.gitVersion": v,
+        "k8s.io/component-base/version.gitMajor": major,
+        "k8s.io/component-base/version.gitMinor": minor,
+        "k8s.io/component-base/version.gitTreeState": "clean",
+        "k8s.io/client-go/pkg/version.gitVersion": v,
+        "k8s.io/client-go/pkg/version.gitMajor": major,
+        "k8s.io/client-go/pkg/version.gitMinor": minor,
+    }
+    return " ".join(f"-X {k}={val}" for k, val in pairs.items())
+
+
+def _finish(staging: Path, final: Path, names: Sequence[str]) -> None:
+    """Move a complete build into place at once, so a killed build never leaves a half cache."""
+    for name in names:
+        if not (staging / name).exists():
+            raise DevClusterError("install binaries", f"{name} missing after build in {staging}")
+    if final.exists():
+        shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(final)
+
+
+def _cached(final: Path, names: Sequence[str]) -> bool:
+    return all((final / n).is_file() and os.access(final / n, os.X_OK) for n in names)
+
+
+def build_kubernetes(progress: Progress = _stderr_progress) -> Path:
+    k = versions.KUBERNETES
+    final = bin_dir("kubernetes", k)
+    if _cached(final, versions.KUBE_BINARIES):
+        return final
+    go = check_go()
+    work = src_dir("kubernetes", k)
+    log = work / "build.log"
+    progress(f"building Kubernetes v{k} ({', '.join(versions.KUBE_BINARIES)}); cold builds take 15-40 min")
+    progress(f"  log: {log}")
+    gomod_path = download_module(go, f"k8s.io/kubernetes@v{k}", log)["GoMod"]
+    upstream = Path(gomod_path).read_text()
+    _init_module(go, work, "local/aiconform-kubernetes", log, progress)
+    staging = staging_modules(upstream)
+    if not staging:
+        raise DevClusterError("read k8s.io/kubernetes go.mod", "no staging replace directives found")
+    sv = versions.staging_version(k)
+    edits = [f"-replace={m}={m}@v{sv}" for m in staging]
+    debug = godebug_default(upstream)
+    if debug:
+        edits.append(f"-godebug=default={debug}")
+    _run("go mod edit (staging replaces)", [go, "mod", "edit", *edits], work, log, progress)
+    (work / "tools.go").write_text(
+        "//go:build tools\n\npackage tools\n\nimport (\n"
+        + "".join(f'\t_ "k8s.io/kubernetes/cmd/{b}"\n' for b in versions.KUBE_BINARIES)
+        + ")\n"
+    )
+    progress("  step 1/2: downloading modules (go get)")
+    _run("go get k8s.io/kubernetes", [go, "get", f"k8s.io/kubernetes@v{k}"], work, log, progress)
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    progress("  step 2/2: compiling (go build)")
+    cmd = [go, "build", "-v", "-trimpath", "-ldflags", f"-s -w {version_ldflags(k)}", "-o", str(out) + "/"]
+    cmd += [f"k8s.io/kubernetes/cmd/{b}" for b in versions.KUBE_BINARIES]
+    _run("go build kubernetes", cmd, work, log, progress)
+    _finish(out, final, versions.KUBE_BINARIES)
+    return final
+
+
+def _build_simple(component: str, version: str, module: str, package: str, binary: str, progress: Progress) -> Path:
+    """etcd and kwok: a helper module that requires the upstream module; its replace directives are ignored."""
+    final = bin_dir(component, version)
+    if _cached(final, [binary]):
+        return final
+    go = check_go()
+    work = src_dir(component, version)
+    log = work / "build.log"
+    progress(f"building {component} v{version} (log: {log})")
+    _init_module(go, work, f"local/aiconform-{component}", log, progress)
+    _run(f"go get {module}", [go, "get", f"{package}@v{version}"], work, log, progress)
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    _run(
+        f"go build {component}",
+        [go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(out / binary), package],
+        work,
+        log,
+        progress,
+    )
+    _finish(out, final, [binary])
+    return final
+
+
+def build_etcd(progress: Progress = _stderr_progress) -> Path:
+    return _build_simple(
+        "etcd", versions.ETCD, "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/server/v3", "etcd", progress
+    )
+
+
+def build_kwok(progress: Progress = _stderr_progress) -> Path:
+    return _build_simple("kwok", versions.KWOK, "sigs.k8s.io/kwok", "sigs.k8s.io/kwok/cmd/kwok", "kwok", progress)
+
+
+def build_all(progress: Progress = _stderr_progress) -> dict[str, Path]:
+    """Every binary the dev cluster runs, by name. Cached ones are found instantly."""
+    started = time.monotonic()
+    dirs = {
+        "etcd": build_etcd(progress),
+        "kwok": build_kwok(progress),
+        "kubernetes": build_kubernetes(progress),
+    }
+    paths = {"etcd": dirs["etcd"] / "etcd", "kwok": dirs["kwok"] / "kwok"}
+    paths.update({b: dirs["kubernetes"] / b for b in versions.KUBE_BINARIES})
+    took = time.monotonic() - started
+    if took > 5:
+        progress(f"binaries ready in {took:.0f}s")
+    return paths
