@@ -16,8 +16,9 @@ from typing import Any
 
 from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE
 from aiconform.api.models import validate_profile
-from aiconform.components import ProfileRef, apply_order, desired, kind_info
+from aiconform.components import ProfileRef, apply_order, desired
 from aiconform.kube.client import KubeApiError, KubeClient, gather_bounded, path_for
+from aiconform.kube.kinds import managed_kind as kind_info
 from aiconform.kube.snapshot import Snapshot
 
 PROFILE_LABEL = LABEL_PROFILE

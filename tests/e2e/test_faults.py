@@ -36,7 +36,6 @@ import pytest
 from conftest import Cluster, Operator
 
 from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.components import KINDS
 from aiconform.components._common import dns1123_label
 from aiconform.devtools.devcluster import cluster as devcluster
 from aiconform.devtools.devcluster import processes, upstream
@@ -44,6 +43,7 @@ from aiconform.devtools.devcluster.fleet import default_pools
 from aiconform.devtools.devcluster.paths import cache_root
 from aiconform.devtools.devcluster.processes import Proc
 from aiconform.kube.client import KubeClient, load_credentials
+from aiconform.kube.kinds import MANAGED_KINDS as KINDS
 
 pytestmark = pytest.mark.e2e
 

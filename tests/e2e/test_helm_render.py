@@ -17,8 +17,8 @@ import yaml
 from conftest import ROOT, Cluster, token_kubeconfig
 
 from aiconform.api.constants import CRD_NAME
-from aiconform.components import KINDS
-from aiconform.kube import view
+from aiconform.kube import sources
+from aiconform.kube.kinds import MANAGED_KINDS as KINDS
 
 pytestmark = pytest.mark.e2e
 
@@ -222,7 +222,7 @@ def test_cluster_role_covers_every_watched_resource(helm: Path) -> None:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
-    missing = [w.key for w in view.ALL if not granted.get((w.group, w.plural), set()) >= READ]
+    missing = [w.key for w in sources.SOURCES if not granted.get((w.group, w.plural), set()) >= READ]
     assert not missing, f"the operator watches these without get/list/watch: {missing}"
     assert granted[("aiconform.io", "conformanceprofiles")] == {"get", "list", "watch", "patch"}
     assert granted[("aiconform.io", "conformanceprofiles/status")] == {"get", "patch", "update"}
@@ -335,7 +335,7 @@ def allowed(cluster: Cluster, kubeconfig: Path, asks: list[Ask]) -> dict[Ask, bo
 
 
 def test_service_account_can_do_what_the_operator_does(cluster: Cluster, chart_kubeconfig: Path) -> None:
-    wanted: list[Ask] = [(verb, w.group, w.plural, "", "") for w in view.ALL for verb in sorted(READ)]
+    wanted: list[Ask] = [(verb, w.group, w.plural, "", "") for w in sources.SOURCES for verb in sorted(READ)]
     wanted += [(verb, "aiconform.io", "conformanceprofiles", "", "") for verb in ("get", "list", "watch", "patch")]
     wanted += [(verb, "aiconform.io", "conformanceprofiles", "status", "") for verb in ("get", "patch", "update")]
     wanted += [

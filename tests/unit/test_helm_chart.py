@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from aiconform import __version__
-from aiconform.components import KINDS
 from aiconform.devtools.docgen import render_helm_crd_template
-from aiconform.kube import view
+from aiconform.kube import sources
+from aiconform.kube.kinds import MANAGED_KINDS as KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "aiconform"
@@ -165,7 +165,7 @@ def test_role_template_is_least_privilege() -> None:
     assert not any(FORBIDDEN_VERBS & set(r["verbs"]) for r in rules)
     assert not any("nonResourceURLs" in r or "resourceNames" in r for r in rules)
     perms = granted(rules)
-    for w in view.ALL:
+    for w in sources.SOURCES:
         assert perms.get((w.group, w.plural), set()) >= READ, f"{w.key}: needs get/list/watch"
     assert perms[("aiconform.io", "conformanceprofiles")] == {"get", "list", "watch", "patch"}
     assert perms[("aiconform.io", "conformanceprofiles/status")] == {"get", "patch", "update"}
@@ -182,7 +182,7 @@ def test_role_template_is_least_privilege() -> None:
     assert perms[("rbac.authorization.k8s.io", "clusterroles")] == READ
     # Nothing beyond the watched resources, the written kinds, the profiles and events.
     expected = (
-        {(w.group, w.plural) for w in view.ALL}
+        {(w.group, w.plural) for w in sources.SOURCES}
         | writes
         | {
             ("aiconform.io", "conformanceprofiles"),

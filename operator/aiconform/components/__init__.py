@@ -15,7 +15,7 @@ A Plan (see `Plan`) has four parts:
   blockOwnerDeletion: false). The profile's own labels are never copied. Names are fixed and deterministic;
   cluster-scoped objects are prefixed `aiconform-`, except where a name is an API contract chosen by a vendor
   (DeviceClasses `gpu.nvidia.com`, `mig.nvidia.com`, ...) or by the user (the ClusterQueue name) or derived
-  from the cluster (a ResourceFlavor per GPU product). Objects come in apply order: see `KINDS`.
+  from the cluster (a ResourceFlavor per GPU product). Objects come in apply order: see `aiconform.kube.kinds`.
 - `field_patches`: partial objects we must NOT own as a whole — today only `v1/Namespace` with
   `metadata: {name, labels}` (Pod Security labels on tenant namespaces, or on an existing namespace of ours that
   someone else created). The applier server-side applies them with field manager `aiconform`, so we own just
@@ -30,8 +30,8 @@ A Plan (see `Plan`) has four parts:
   way (an HPA, a foreign ScaledObject) or a prerequisite is missing (the ServiceMonitor CRD).
 
 Apply order across plans: every Namespace first (objects of other kinds may live in it), then the order of
-`KINDS`; `apply_order()` sorts any list of objects so, and deletion should go in reverse. Output is
-deterministic (sorted objects, sorted map keys are the serializer's job) so golden files are stable.
+`aiconform.kube.kinds.MANAGED_KINDS`; `apply_order()` sorts any list of objects so, and deletion should go in
+reverse. Output is deterministic (sorted objects, sorted map keys are the serializer's job) so golden files are stable.
 """
 
 from __future__ import annotations
@@ -52,15 +52,11 @@ from aiconform.api.models import (
 from aiconform.components import dcgm_exporter, dra, keda, kueue, network_policies, quotas, seccomp
 from aiconform.components._common import (
     EMPTY_PLAN,
-    FIELD_PATCH_KINDS,
-    KINDS,
     LABEL_COMPONENT,
-    KindInfo,
     Manifest,
     Plan,
     ProfileRef,
     apply_order,
-    kind_info,
     managed_labels,
     owner_reference,
 )
@@ -69,10 +65,7 @@ from aiconform.kube.snapshot import Snapshot
 __all__ = [
     "COMPONENTS",
     "EMPTY_PLAN",
-    "FIELD_PATCH_KINDS",
-    "KINDS",
     "LABEL_COMPONENT",
-    "KindInfo",
     "Manifest",
     "Plan",
     "PlanFn",
@@ -80,7 +73,6 @@ __all__ = [
     "apply_order",
     "desired",
     "enabled",
-    "kind_info",
     "managed_labels",
     "owner_reference",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 from aiconform.api.constants import API_VERSION, KIND, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 from aiconform.api.models import LabelSelector, ProfileSpec, Toleration
 from aiconform.conformance.facts import crd_problems, labels, meta, name
+from aiconform.kube import kinds
 from aiconform.kube.snapshot import Obj, Snapshot
 
 Manifest = dict[str, Any]
@@ -63,61 +64,8 @@ class Plan:
 EMPTY_PLAN = Plan()
 
 
-@dataclass(frozen=True)
-class KindInfo:
-    """A kind the components produce: where it lives in the API and whether it is namespaced."""
-
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-
-# Every kind a component may produce, in the order they should be applied: namespaces first (what lives in them
-# needs them), cluster-scoped policy objects before their bindings, configuration before the workloads that mount
-# it, ClusterQueue before the LocalQueues pointing at it. Deletion goes in reverse.
-KINDS: tuple[KindInfo, ...] = (
-    KindInfo("v1", "Namespace", "namespaces", False),
-    KindInfo("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),
-    KindInfo("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
-    KindInfo("resource.k8s.io/v1", "DeviceClass", "deviceclasses", False),
-    KindInfo("kueue.x-k8s.io/v1beta2", "ResourceFlavor", "resourceflavors", False),
-    KindInfo("kueue.x-k8s.io/v1beta2", "ClusterQueue", "clusterqueues", False),
-    KindInfo("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
-    KindInfo(
-        "admissionregistration.k8s.io/v1",
-        "ValidatingAdmissionPolicyBinding",
-        "validatingadmissionpolicybindings",
-        False,
-    ),
-    KindInfo("v1", "ServiceAccount", "serviceaccounts", True),
-    KindInfo("v1", "ConfigMap", "configmaps", True),
-    KindInfo("v1", "ResourceQuota", "resourcequotas", True),
-    KindInfo("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
-    KindInfo("kueue.x-k8s.io/v1beta2", "LocalQueue", "localqueues", True),
-    KindInfo("v1", "Service", "services", True),
-    KindInfo("apps/v1", "DaemonSet", "daemonsets", True),
-    KindInfo("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors", True),
-    KindInfo("keda.sh/v1alpha1", "ScaledObject", "scaledobjects", True),
-)
-_RANK = {k.kind: i for i, k in enumerate(KINDS)}
-# Kinds that appear in Plan.field_patches (partial objects owned field by field, never as a whole).
-FIELD_PATCH_KINDS = frozenset({"Namespace"})
-
-
-def kind_info(kind: str) -> KindInfo:
-    return KINDS[_RANK[kind]]
-
-
-def apply_order_key(obj: Mapping[str, Any]) -> tuple[int, str, str]:
-    """Sort key: kind rank (see KINDS), then namespace, then name. Unknown kinds go last."""
-    m = meta(obj)
-    return (_RANK.get(str(obj.get("kind")), len(KINDS)), str(m.get("namespace") or ""), str(m.get("name") or ""))
-
-
-def apply_order(objects: Iterable[Manifest]) -> list[Manifest]:
-    """Objects sorted the way they should be applied (namespaces first); reverse it to delete."""
-    return sorted(objects, key=apply_order_key)
+apply_order = kinds.apply_order
+apply_order_key = kinds.apply_order_key
 
 
 def _plain(obj: Manifest) -> Manifest:
@@ -181,8 +129,8 @@ def object_meta(
 
 
 def manifest(kind: str, metadata: dict[str, Any], **body: Any) -> Manifest:
-    """A full manifest: apiVersion from KINDS, then metadata and the given top-level fields (spec, data...)."""
-    return {"apiVersion": kind_info(kind).api_version, "kind": kind, "metadata": metadata, **body}
+    """A full manifest: apiVersion from the kinds registry, then metadata and the given top-level fields."""
+    return {"apiVersion": kinds.managed_kind(kind).api_version, "kind": kind, "metadata": metadata, **body}
 
 
 def api_served(snapshot: Snapshot, group_version: str, plural: str) -> bool:
@@ -217,9 +165,9 @@ def _terminating(ns: Obj) -> bool:
 
 
 def is_ours(obj: Obj, ref: ProfileRef) -> bool:
-    """Carries our managed-by label and this profile's label."""
-    obj_labels = labels(obj)
-    return obj_labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE and obj_labels.get(LABEL_PROFILE) == ref.name
+    """Made by this profile and owned by nothing else (kube.kinds.ownership): labels alone are copied by other
+    controllers and never make an object ours."""
+    return kinds.ownership(obj, ref.uid) == "ours"
 
 
 def namespace_labels_patch(ns_name: str, ns_labels: Mapping[str, str]) -> Manifest:

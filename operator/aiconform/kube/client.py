@@ -21,37 +21,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-# Kinds the harness writes, by (group/version, kind) → (plural, namespaced). Enough for our needs; an unknown
-# kind is an error rather than a guess at its plural.
-_KINDS: dict[tuple[str, str], tuple[str, bool]] = {
-    ("v1", "Node"): ("nodes", False),
-    ("v1", "Namespace"): ("namespaces", False),
-    ("v1", "Pod"): ("pods", True),
-    ("v1", "ConfigMap"): ("configmaps", True),
-    ("v1", "ServiceAccount"): ("serviceaccounts", True),
-    ("apps/v1", "Deployment"): ("deployments", True),
-    ("resource.k8s.io/v1", "ResourceSlice"): ("resourceslices", False),
-    ("resource.k8s.io/v1", "DeviceClass"): ("deviceclasses", False),
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
-    # What the operator manages (components/):
-    ("v1", "Service"): ("services", True),
-    ("v1", "ResourceQuota"): ("resourcequotas", True),
-    ("apps/v1", "DaemonSet"): ("daemonsets", True),
-    ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): ("validatingadmissionpolicies", False),
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): (
-        "validatingadmissionpolicybindings",
-        False,
-    ),
-    ("kueue.x-k8s.io/v1beta2", "ResourceFlavor"): ("resourceflavors", False),
-    ("kueue.x-k8s.io/v1beta2", "ClusterQueue"): ("clusterqueues", False),
-    ("kueue.x-k8s.io/v1beta2", "LocalQueue"): ("localqueues", True),
-    ("keda.sh/v1alpha1", "ScaledObject"): ("scaledobjects", True),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): ("servicemonitors", True),
-    ("aiconform.io/v1alpha1", "ConformanceProfile"): ("conformanceprofiles", False),
-}
+from aiconform.kube import kinds
 
 
 class KubeTransportError(OSError):
@@ -100,17 +70,18 @@ def load_credentials(kubeconfig: Path) -> Credentials:
     )
 
 
-def kind_info(api_version: str, kind: str) -> tuple[str, bool] | None:
-    """(plural, namespaced) of a kind this client knows, else None."""
-    return _KINDS.get((api_version, kind))
+class UnknownKind(ValueError):
+    """A kind the registry (kube/kinds.py) does not know: its plural and scope are not guessed."""
 
 
 def path_for(obj: Mapping[str, Any], *, name: str | None = None, namespace: str | None = None) -> str:
-    api_version, kind = obj["apiVersion"], obj["kind"]
-    try:
-        plural, namespaced = _KINDS[(api_version, kind)]
-    except KeyError:
-        raise ValueError(f"kind {api_version}/{kind} is not known to the harness client") from None
+    """The REST path of an object at its own apiVersion (a custom resource may be read at another version than
+    the one we write; both address the same object)."""
+    api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
+    info = kinds.lookup(api_version, kind)
+    if info is None:
+        raise UnknownKind(f"kind {kind} ({api_version}) is not in aiconform's kinds registry")
+    plural, namespaced = info.plural, info.namespaced
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     ns = namespace or obj.get("metadata", {}).get("namespace")
     if namespaced:

@@ -2,7 +2,9 @@
 it (thin I/O) with our field manager — or, in Audit mode, only say what would be done.
 
 Ownership rules, the product's promise of never losing data:
-- We only ever update or delete objects that carry our managed-by label *and* this profile's label.
+- We only ever update or delete objects we made: of a kind the components make, owned by this profile and by
+  nothing else (kube.kinds.ownership). Labels never decide it: other controllers copy them (KEDA puts a
+  ScaledObject's labels, ours included, on the HPA it makes).
 - A new object is created with POST, never with server-side apply: POST fails on a taken name, so an object a
   user made is never adopted or overwritten. The clash is reported instead (status and an Event).
 - Updates are server-side apply with force: on our own objects that takes back fields someone edited (drift).
@@ -18,18 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aiconform.api.constants import FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.components import KINDS
+from aiconform.api.constants import FIELD_MANAGER
+from aiconform.kube import kinds
 from aiconform.kube.client import KubeApiError, KubeClient, path_for
 
-KIND_ORDER = [k.kind for k in KINDS]
-Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" when cluster-scoped), name
+Key = kinds.Ident  # group, kind, namespace ("" when cluster-scoped), name: never the version
 Op = Literal["create", "update", "delete", "label", "orphan"]
-
-
-def key_of(obj: Mapping[str, Any]) -> Key:
-    meta = obj.get("metadata") or {}
-    return (str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta["name"]))
+key_of = kinds.ident_of
 
 
 def describe(key: Key) -> str:
@@ -144,11 +141,10 @@ def decide(
             have_labels = (ns.get("metadata") or {}).get("labels") or {}
             if any(have_labels.get(k) != v for k, v in want.items()):
                 actions.append(Action("label", component, patch, field_manager=label_manager(profile)))
-    # Namespaces first (objects inside one need it), then the components' kind order; deletes last, reversed.
-    order = {kind: i for i, kind in enumerate(["Namespace", *KIND_ORDER])}
 
+    # The registry's apply order (namespaces first: objects inside one need it); deletes last, reversed.
     def rank(a: Action) -> tuple[bool, int]:
-        i = order.get(a.key[1], len(order))
+        i = kinds.apply_rank(a.key[1])
         return (a.op == "delete", -i if a.op == "delete" else i)
 
     actions.sort(key=rank)
@@ -202,6 +198,8 @@ async def _pool(kube: KubeClient, actions: list[Action], out: Outcome) -> None:
 
 
 async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
+    """One action; whatever goes wrong with it is recorded against its component, never raised: a pass goes on
+    with every other object, the checks and the status write (an unknown kind, a 403, a webhook's refusal)."""
     try:
         if action.op == "create":
             await _create(kube, action)
@@ -217,8 +215,8 @@ async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
         else:
             await kube.apply(action.obj, field_manager=action.field_manager, force=False)
         out.done.append(action)
-    except _Taken:
-        out.conflicts.append(Conflict(action.component, action.key, "exists and is not managed by aiconform"))
+    except _Taken as taken:
+        out.conflicts.append(Conflict(action.component, action.key, taken.why))
     except KubeApiError as exc:
         if action.op == "label" and exc.status == 409:
             out.conflicts.append(Conflict(action.component, action.key, f"has labels owned by someone else ({exc})"))
@@ -228,6 +226,9 @@ async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
             pass  # the uid test failed: a successor of the same name, not ours to touch
         else:
             out.errors.append((action.component, f"{action.op} {describe(action.key)}: {exc}"))
+    except Exception as exc:  # unknown kind, transport failure, a bug: reported, the pass goes on
+        detail = str(exc) or type(exc).__name__
+        out.errors.append((action.component, f"{action.op} {describe(action.key)}: {detail}"))
 
 
 def orphan_patch(obj: Mapping[str, Any], owner_uid: str) -> list[dict[str, Any]]:
@@ -246,6 +247,16 @@ def orphan_patch(obj: Mapping[str, Any], owner_uid: str) -> list[dict[str, Any]]
 class _Taken(Exception):
     """The name is held by an object that is not ours."""
 
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def profile_uid_of(manifest: Mapping[str, Any]) -> str:
+    """The uid of the profile a desired manifest belongs to (its owner reference)."""
+    owners, _ = kinds.profile_owner_uids(manifest)
+    return owners[0] if owners else ""
+
 
 async def _create(kube: KubeClient, action: Action) -> None:
     """POST; on "already exists", look: our own object the watch has not shown us yet (after an API server
@@ -256,13 +267,15 @@ async def _create(kube: KubeClient, action: Action) -> None:
     except KubeApiError as exc:
         if exc.status != 409:
             raise
-    profile = ((action.obj.get("metadata") or {}).get("labels") or {}).get(LABEL_PROFILE, "")
     current = await kube.get(path_for(action.obj))
-    if current is None or not is_ours(current, profile):
-        raise _Taken()
+    whose = "foreign" if current is None else kinds.ownership(current, profile_uid_of(action.obj))
+    if whose == "adopted":
+        raise _Taken(f"was made by aiconform and is now also owned by {owners_text(current or {})}")
+    if whose != "ours":
+        raise _Taken("exists and is not managed by aiconform")
     await kube.apply(action.obj, field_manager=FIELD_MANAGER, force=True)
 
 
-def is_ours(obj: Mapping[str, Any], profile: str) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE and labels.get(LABEL_PROFILE) == profile
+def owners_text(obj: Mapping[str, Any]) -> str:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return ", ".join(f"{r.get('kind')}/{r.get('name')}" for r in refs if r.get("kind") != kinds.PROFILE_KIND)

@@ -176,7 +176,8 @@ async def stop_watching(**_: Any) -> None:
 
 
 @kopf.on.delete(*_RESOURCE, id="cleanup")
-async def on_delete(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-    """Runs after the daemon stopped; the finalizer is removed when this returns without raising."""
-    await evaluator.cleanup(body, logger)
+async def on_delete(body: kopf.Body, logger: kopf.Logger, retry: int, **_: Any) -> None:
+    """Runs after the daemon stopped; the finalizer is removed when this returns without raising. A deletion
+    that cannot finish is retried with a growing delay and said on the profile (Ready=False, CleanupBlocked)."""
+    await evaluator.cleanup(body, logger, retry)
     metrics.forget_profile(body.metadata.name or "")

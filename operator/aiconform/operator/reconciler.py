@@ -17,9 +17,10 @@ from typing import Any
 import kopf
 
 from aiconform.api.models import ProfileSpec
-from aiconform.components import COMPONENTS, ProfileRef, desired
+from aiconform.components import COMPONENTS, EMPTY_PLAN, LABEL_COMPONENT, Plan, ProfileRef, enabled
 from aiconform.kube.client import KubeClient
 from aiconform.kube.snapshot import Obj, Snapshot
+from aiconform.kube.view import Owned
 from aiconform.operator import applier, gcpause, metrics
 from aiconform.operator.applier import Action, Conflict, Key, describe, key_of, label_manager
 
@@ -37,6 +38,7 @@ class _Memory:
     # re-created as. Encoded: 7,000 manifests hold 29 MB as rendered, 14 MB compacted and about 5 MB as JSON, and
     # decoding the few that get deleted costs microseconds.
     desired: dict[str, dict[Key, tuple[str, bytes]]] = field(default_factory=dict)
+    reported: dict[str, set[str]] = field(default_factory=dict)  # profile uid → failures already posted as Events
 
 
 memory = _Memory()
@@ -124,26 +126,30 @@ async def reconcile_components(
     body: kopf.Body,
     spec: ProfileSpec,
     snapshot: Snapshot,
-    existing: Mapping[Key, Obj],
+    owned: Owned,
     kube: KubeClient | None,
     logger: kopf.Logger,
 ) -> dict[str, Any]:
-    """One pass. `existing`: our objects for this profile; `kube` None means Audit (no writes)."""
+    """One pass. `owned`: this profile's objects (and those another controller adopted); `kube` None means Audit
+    (no writes). Never raises for one object or one component: what fails is reported on its component."""
     uid, name = str(body.metadata.uid), body.metadata.name or ""
+    existing = owned.ours
+    # Adopted objects are left alone: never updated, never pruned; a desired one of the same name is a clash.
+    foreign = {**_foreign(uid), **{k: adopted_reason(o) for k, o in owned.adopted.items()}}
     # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
     # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
-    notes, patches, decision, kept = await asyncio.to_thread(
-        gcpause.uninterrupted, _plan, spec, snapshot, existing, _foreign(uid), uid, name, kube is not None
+    notes, patches, decision, kept, failed = await asyncio.to_thread(
+        gcpause.uninterrupted, _plan, spec, snapshot, existing, foreign, uid, name, kube is not None
     )
     wanted_labels = {p["metadata"]["name"] for ps in patches.values() for p in ps}
     actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name)
     seen = memory.seen.setdefault(uid, set())
     seen.update(existing)
     conflicts = list(decision.conflicts)
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = [(c, f"rendering failed: {why}") for c, why in failed.items()]
     done: list[Action] = []
     if kube is not None:
-        memory.desired[uid] = kept
+        memory.desired[uid] = {**{k: v for k, v in memory.desired.get(uid, {}).items() if v[0] in failed}, **kept}
         # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
         # actions was quadratic (most of a 7,000-object pass).
         paused = {id(a) for a in actions if _runaway(a)}
@@ -159,17 +165,17 @@ async def reconcile_components(
         conflicts += outcome.conflicts
         for action in done:
             _record(body, action, seen, now, logger)
+    _report_failures(body, uid, errors, logger)
     for conflict in decision.conflicts:
         logger.debug("Still in the way: %s", conflict.message())
     finished = {id(a) for a in done}
     pending = [a for a in actions if id(a) not in finished]
     status: dict[str, Any] = {}
     for component in COMPONENTS:
-        enabled = bool(getattr(spec.components, _attr(component)).enabled)
         mine = [a for a in pending if a.component == component]
         status[component] = _state(
             component,
-            enabled,
+            enabled(spec, component),
             kube is None,
             decision.managed.get(component, 0) + _created(done, component),
             mine,
@@ -181,6 +187,20 @@ async def reconcile_components(
     return status
 
 
+def adopted_reason(obj: Obj) -> str:
+    return f"was made by aiconform and is now also owned by {applier.owners_text(obj)}"
+
+
+def _report_failures(body: kopf.Body, uid: str, errors: list[tuple[str, str]], logger: kopf.Logger) -> None:
+    """An Event and a log line per failure when it first appears (not on every pass while it lasts)."""
+    now = {f"{c}: {e}" for c, e in errors}
+    before = memory.reported.get(uid, set())
+    for line in sorted(now - before):
+        logger.warning("Component action failed: %s", line)
+        kopf.warn(body, reason="ApplyFailed", message=line[:1000])
+    memory.reported[uid] = now
+
+
 def _plan(
     spec: ProfileSpec,
     snapshot: Snapshot,
@@ -189,16 +209,30 @@ def _plan(
     uid: str,
     name: str,
     keep: bool,
-) -> tuple[dict[str, tuple[str, ...]], dict[str, Any], applier.Decision, dict[Key, tuple[str, bytes]]]:
-    """Render and decide (pure): the notes and field patches by component, the decision, and (with `keep`) the
-    manifests for memory.desired. Not the plans: past this point only the actions hold rendered manifests."""
-    plans = desired(spec, snapshot, ProfileRef(name, uid))
-    objects = {c: p.objects for c, p in plans.items()}
+) -> tuple[dict[str, tuple[str, ...]], dict[str, Any], applier.Decision, dict[Key, tuple[str, bytes]], dict[str, str]]:
+    """Render and decide (pure): the notes and field patches by component, the decision, (with `keep`) the
+    manifests for memory.desired, and the components whose rendering failed, with why. A failed component's
+    objects are held out of the decision: nothing of it is pruned because it could not say what it wants."""
+    plans: dict[str, Plan] = {}
+    failed: dict[str, str] = {}
+    ref = ProfileRef(name, uid)
+    for component, plan_fn in COMPONENTS.items():
+        try:
+            plans[component] = plan_fn(spec, snapshot, ref) if enabled(spec, component) else EMPTY_PLAN
+        except Exception as exc:  # a bug or an input no component foresaw: report it, keep the rest going
+            failed[component] = f"{type(exc).__name__}: {exc}"
+            plans[component] = EMPTY_PLAN
+    held = {k: o for k, o in existing.items() if _component_of(o) not in failed}
+    objects = {c: p.objects for c, p in plans.items() if c not in failed}
     patches = {c: p.field_patches for c, p in plans.items()}
     namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces}
-    decision = applier.decide(objects, patches, existing, foreign, namespaces, name)
+    decision = applier.decide(objects, patches, held, foreign, namespaces, name)
     notes = {c: p.notes for c, p in plans.items()}
-    return notes, patches, decision, encode_desired(objects) if keep else {}
+    return notes, patches, decision, encode_desired(objects) if keep else {}, failed
+
+
+def _component_of(obj: Obj) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT, "unknown"))
 
 
 def encode_desired(objects: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[Key, tuple[str, bytes]]:
@@ -208,11 +242,6 @@ def encode_desired(objects: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[K
 
 def _created(done: list[Action], component: str) -> int:
     return sum(1 for a in done if a.component == component and a.op == "create")
-
-
-def _attr(component: str) -> str:
-    """Spec attribute of a component name (`dcgmExporter` → `dcgm_exporter`)."""
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in component)
 
 
 def _record(body: kopf.Body, action: Action, seen: set[Key], now: float, logger: kopf.Logger) -> None:
@@ -238,6 +267,7 @@ def forget(uid: str) -> None:
     memory.foreign.pop(uid, None)
     memory.seen.pop(uid, None)
     memory.desired.pop(uid, None)
+    memory.reported.pop(uid, None)
 
 
 def repairs(uid: str, deleted: list[Key]) -> list[Action]:
@@ -273,24 +303,31 @@ async def repair_deleted(body: kopf.Body, kube: KubeClient, deleted: list[Key], 
 async def cleanup(
     body: kopf.Body,
     policy: str,
-    existing: Mapping[Key, Obj],
+    owned: Owned,
     snapshot: Snapshot,
     kube: KubeClient,
     logger: kopf.Logger,
 ) -> list[str]:
     """The profile is going away: delete what it made (Delete) or cut the owner references (Orphan) so the
-    garbage collector leaves the objects alone. Our namespace labels are released either way. Returns errors."""
+    garbage collector leaves the objects alone. Our namespace labels are released either way. Objects another
+    controller adopted are left alone (logged). Returns what could not be done, for the status and a retry."""
     uid = str(body.metadata.uid)
     memory.desired.pop(uid, None)  # from here on a deleted object of ours is not drift
+    for key in sorted(owned.adopted):
+        logger.info("Left alone on deletion: %s %s", describe(key), adopted_reason(owned.adopted[key]))
     actions: list[Action] = []
     if policy == "Orphan":
-        actions += [Action("orphan", "cleanup", o, uid=uid) for o in existing.values()]
+        actions += [Action("orphan", "cleanup", o, uid=uid) for o in owned.ours.values()]
     else:
-        actions += [Action("delete", "cleanup", o, uid=(o.get("metadata") or {}).get("uid")) for o in existing.values()]
+        actions += [
+            Action("delete", "cleanup", o, uid=(o.get("metadata") or {}).get("uid")) for o in owned.ours.values()
+        ]
     actions += _unlabel_actions(snapshot, set(), body.metadata.name or "")
     outcome = await applier.execute(kube, actions)
     verbs = {"orphan": "Orphaned", "delete": "Deleted"}
     for action in outcome.done:
         logger.info("%s %s", verbs.get(action.op, "Released our labels on"), describe(action.key))
-    forget(uid)
-    return [e for _, e in outcome.errors]
+    errors = [e for _, e in outcome.errors]
+    if not errors:
+        forget(uid)
+    return errors

@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 
 from aiconform.api.models import ProfileSpec
-from aiconform.components import Plan, ProfileRef
+from aiconform.components import Plan, ProfileRef, owner_reference
 from aiconform.devtools.devcluster.fleet import MigProfile, Pool, default_pools, fleet_objects
+from aiconform.kube.kinds import managed_kind
 from aiconform.kube.snapshot import Snapshot
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -126,6 +127,13 @@ def ours(component: str, profile_name: str = REF.name) -> dict[str, str]:
         "aiconform.io/profile": profile_name,
         "app.kubernetes.io/component": component,
     }
+
+
+def owned(obj: Obj, ref: ProfileRef = REF) -> Obj:
+    """`obj` as the profile `ref` made it: the owner reference our create sets (labels alone never make an object
+    ours), at the apiVersion the registry writes it."""
+    meta = {**obj["metadata"], "ownerReferences": [owner_reference(ref)]}
+    return {"apiVersion": managed_kind(obj["kind"]).api_version, **obj, "metadata": meta}
 
 
 def fleet(pools: Sequence[Pool] | None = None) -> tuple[list[Obj], list[Obj]]:

@@ -3,7 +3,18 @@ ServiceMonitor when its CRD exists."""
 
 from __future__ import annotations
 
-from compbuilders import ALL_CRDS, REF, SERVICE_MONITOR_CRD, assert_golden, enabled, namespace, ours, profile, snap
+from compbuilders import (
+    ALL_CRDS,
+    REF,
+    SERVICE_MONITOR_CRD,
+    assert_golden,
+    enabled,
+    namespace,
+    ours,
+    owned,
+    profile,
+    snap,
+)
 
 from aiconform.components import Plan, dcgm_exporter
 
@@ -80,5 +91,5 @@ def test_foreign_namespace_is_only_labelled_ours_is_kept() -> None:
         "name": "aiconform-dcgm",
         "labels": {"pod-security.kubernetes.io/enforce": "privileged"},
     }
-    mine = dcgm_exporter.plan(ON, snap(namespaces=[namespace("aiconform-dcgm", ours("dcgmExporter"))]), REF)
+    mine = dcgm_exporter.plan(ON, snap(namespaces=[owned(namespace("aiconform-dcgm", ours("dcgmExporter")))]), REF)
     assert _kinds(mine)[0] == "Namespace" and mine.field_patches == ()

@@ -12,12 +12,13 @@ from compbuilders import (
     hpa,
     names,
     ours,
+    owned,
     profile,
     scaled_object,
     two_tenants,
 )
 
-from aiconform.components import keda
+from aiconform.components import ProfileRef, keda
 from aiconform.kube.snapshot import Snapshot
 
 SO = "scaledobjects.keda.sh"
@@ -42,7 +43,7 @@ def _world() -> Snapshot:
     ]
     scaled = [
         scaled_object("team-b", "someones", "has-foreign-so"),
-        scaled_object("team-b", "has-keda-hpa", "has-keda-hpa", ours("keda")),
+        owned(scaled_object("team-b", "has-keda-hpa", "has-keda-hpa", ours("keda"))),
     ]
     return two_tenants(deployments=deployments, hpas=hpas, custom={SO: scaled})
 
@@ -60,10 +61,25 @@ def test_skips_are_reported() -> None:
     assert any("team-b/has-foreign-so" in n and "someones" in n for n in plan.notes)
 
 
+STAGING = ProfileRef("staging", "7d4b1b5e-0000-4000-8000-000000000002")
+
+
 def test_another_profiles_scaled_object_is_foreign() -> None:
     world = two_tenants(
         deployments=[deployment("team-a", "vllm", INFERENCE)],
-        custom={SO: [scaled_object("team-a", "vllm", "vllm", ours("keda", "staging"))]},
+        custom={
+            SO: [owned(scaled_object("team-a", "vllm", "vllm", ours("keda", "staging")), ProfileRef("staging", "u2"))]
+        },
+    )
+    plan = keda.plan(ON, world, REF)
+    assert plan.objects == () and plan.skipped == ("ScaledObject/team-a/vllm",)
+
+
+def test_our_labels_without_our_owner_reference_do_not_make_it_ours() -> None:
+    """Labels are copied by other controllers (and by users): a labelled ScaledObject we did not create is foreign."""
+    world = two_tenants(
+        deployments=[deployment("team-a", "vllm", INFERENCE)],
+        custom={SO: [scaled_object("team-a", "vllm", "vllm", ours("keda"))]},
     )
     plan = keda.plan(ON, world, REF)
     assert plan.objects == () and plan.skipped == ("ScaledObject/team-a/vllm",)

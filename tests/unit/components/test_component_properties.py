@@ -26,9 +26,11 @@ from compbuilders import (
 
 from aiconform.api.constants import API_VERSION, KIND
 from aiconform.api.models import ConformanceProfile, ProfileSpec
-from aiconform.components import COMPONENTS, EMPTY_PLAN, FIELD_PATCH_KINDS, KINDS, apply_order, desired, kind_info
+from aiconform.components import COMPONENTS, EMPTY_PLAN, apply_order, desired
 from aiconform.components._common import is_dns1123_label, is_dns1123_subdomain
 from aiconform.kube import client as kube_client
+from aiconform.kube.kinds import FIELD_PATCH_KINDS
+from aiconform.kube.kinds import managed_kind as kind_info
 from aiconform.kube.snapshot import Snapshot
 
 EVERYTHING: dict[str, Any] = enabled(
@@ -124,9 +126,11 @@ def test_cluster_scoped_names_are_prefixed_unless_a_contract(plans: dict[str, An
             assert obj["metadata"]["name"].startswith("aiconform-"), obj["metadata"]["name"]
 
 
-def test_kinds_are_known_to_the_client_with_the_same_scope() -> None:
-    for info in KINDS:
-        assert kube_client.kind_info(info.api_version, info.kind) == (info.plural, info.namespaced), info.kind
+def test_every_kind_produced_is_a_managed_kind_the_client_can_address(plans: dict[str, Any]) -> None:
+    for obj in all_objects(plans):
+        info = kind_info(obj["kind"])
+        assert info.managed and obj["apiVersion"] == info.api_version, obj["kind"]
+        assert kube_client.path_for(obj).endswith(f"/{info.plural}/{obj['metadata']['name']}")
 
 
 def test_objects_are_in_apply_order_namespaces_first(plans: dict[str, Any]) -> None:
