@@ -1,11 +1,18 @@
-"""What the view keeps of an object: everything checks read, equal to the original where kept, smaller."""
+"""What the view (and `check`) keeps of an object, by its source's rule: everything checks read, equal to the
+original where kept, smaller."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+from aiconform.kube.sources import BY_KEY, Trim
 from aiconform.kube.view import compact, trim
+
+NODE = BY_KEY["nodes"].trim
+POD = BY_KEY["pods"].trim
+CRD = BY_KEY["customresourcedefinitions.apiextensions.k8s.io"].trim
+DEPLOYMENT = BY_KEY["deployments.apps"].trim
 
 
 def _node() -> dict[str, Any]:
@@ -27,7 +34,7 @@ def _node() -> dict[str, Any]:
 
 
 def test_node_keeps_capacity_and_conditions_without_heartbeats() -> None:
-    out = trim(_node())
+    out = trim(_node(), NODE)
     assert out["status"] == {
         "allocatable": {"nvidia.com/gpu": "8"},
         "capacity": {"nvidia.com/gpu": "8"},
@@ -40,7 +47,7 @@ def test_a_heartbeat_alone_changes_nothing_in_the_view() -> None:
     later = _node()
     later["status"]["conditions"][0]["lastHeartbeatTime"] = "t2"
     later["metadata"]["resourceVersion"] = "1234"
-    assert trim(later) == trim(_node())
+    assert trim(later, NODE) == trim(_node(), NODE)
 
 
 def test_pod_keeps_phase_ip_and_conditions() -> None:
@@ -50,7 +57,7 @@ def test_pod_keeps_phase_ip_and_conditions() -> None:
         "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
         "status": {"phase": "Running", "podIP": "127.8.0.5", "containerStatuses": [{"name": "c"}], "hostIP": "x"},
     }
-    out = trim(pod)
+    out = trim(pod, POD)
     assert out["status"] == {"phase": "Running", "podIP": "127.8.0.5"} and out["spec"] == pod["spec"]
 
 
@@ -61,7 +68,7 @@ def test_crd_drops_schemas_keeps_versions_and_status() -> None:
         "spec": {"group": "example.com", "versions": [{"name": "v1", "served": True, "schema": {"big": 1}}]},
         "status": {"conditions": [{"type": "Established", "status": "True"}]},
     }
-    out = trim(crd)
+    out = trim(crd, CRD)
     assert out["spec"] == {"group": "example.com", "versions": [{"name": "v1", "served": True}]}
     assert out["status"] == crd["status"]
 
@@ -89,8 +96,22 @@ def test_deployment_keeps_only_available_replicas_so_a_rollout_status_rewrite_ch
             },
         }
 
-    assert trim(dep("t1", 1))["status"] == {"availableReplicas": 1}
-    assert trim(dep("t2", 2)) == trim(dep("t1", 1))
+    assert trim(dep("t1", 1), DEPLOYMENT)["status"] == {"availableReplicas": 1}
+    assert trim(dep("t2", 2), DEPLOYMENT) == trim(dep("t1", 1), DEPLOYMENT)
     lost = dep("t3", 2)
     lost["status"]["availableReplicas"] = 0
-    assert trim(lost) != trim(dep("t1", 1))  # what the checks read still shows
+    assert trim(lost, DEPLOYMENT) != trim(dep("t1", 1), DEPLOYMENT)  # what the checks read still shows
+
+
+def test_namespaces_keep_managed_fields_other_kinds_do_not() -> None:
+    body = {"metadata": {"name": "t", "managedFields": [{"manager": "aiconform"}], "resourceVersion": "5"}}
+    assert trim(body, BY_KEY["namespaces"].trim)["metadata"] == {
+        "name": "t",
+        "managedFields": [{"manager": "aiconform"}],
+    }
+    assert trim(body, Trim())["metadata"] == {"name": "t"}
+
+
+def test_kept_status_of_a_kind_without_a_rule_is_whole() -> None:
+    ds = {"metadata": {"name": "d"}, "status": {"numberReady": 1, "conditions": [{"lastHeartbeatTime": "t"}]}}
+    assert trim(ds, BY_KEY["daemonsets.apps"].trim)["status"] == ds["status"]

@@ -20,13 +20,14 @@ from aiconform.kube.informer import (
     version_priority,
     with_kind,
 )
-from aiconform.kube.view import CORE, CUSTOM, MANAGED, ClusterView, Watched, ident_of
+from aiconform.kube.sources import BY_KEY, SOURCES, STACKS, Watched
+from aiconform.kube.view import ClusterView, ident_of
 
 SERVED = frozenset({"v1/pods", "apps/v1/deployments", "v1/configmaps"})
 
 
 def test_builtin_sources_only_for_served_resources_and_managed_kinds_by_label() -> None:
-    sources = builtin_sources(CORE + MANAGED + CUSTOM, SERVED)
+    sources = builtin_sources(SOURCES, SERVED)
     assert set(sources) == {"pods", "deployments.apps", "configmaps"}
     assert sources["pods"].path == "/api/v1/pods" and sources["pods"].label_selector is None
     assert sources["deployments.apps"].path == "/apis/apps/v1/deployments"
@@ -62,7 +63,7 @@ def test_custom_sources_need_an_established_crd_and_take_its_preferred_served_ve
         _crd("scaledobjects.keda.sh", [("v1alpha1", True)], established=False),
         _crd("gateways.gateway.networking.k8s.io", [("v1", False)]),  # nothing served
     ]
-    sources = custom_sources(CUSTOM, crds)
+    sources = custom_sources(STACKS, crds)
     assert set(sources) == {"localqueues.kueue.x-k8s.io"}
     assert sources["localqueues.kueue.x-k8s.io"].path == "/apis/kueue.x-k8s.io/v1beta2/localqueues"
     assert preferred_version({"spec": {"versions": []}}) is None
@@ -88,10 +89,11 @@ async def test_json_lines_joins_split_lines_and_keeps_long_ones() -> None:
 
 def _np(name: str, profile: str | None = "p1") -> dict[str, Any]:
     labels = {LABEL_MANAGED_BY: MANAGED_BY_VALUE, LABEL_PROFILE: profile} if profile else {}
+    owners = [{"apiVersion": "aiconform.io/v1alpha1", "kind": "ConformanceProfile", "name": profile, "uid": "u1"}]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": "t", "labels": labels},
+        "metadata": {"name": name, "namespace": "t", "labels": labels, "ownerReferences": owners if profile else []},
     }
 
 
@@ -110,7 +112,7 @@ def test_relist_deletes_what_the_new_list_lacks_and_reports_ours() -> None:
     _relist(view, "np", [_np("b"), _np("c")])
     assert {o["metadata"]["name"] for o in view.objects("np")} == {"b", "c"}
     assert view.generation > before
-    assert view.take_deleted("p1") == [("networking.k8s.io/v1", "NetworkPolicy", "t", "a")]
+    assert [deleted[-1] for deleted in view.take_deleted("p1")] == ["a"]  # ours, by name
     same = view.generation
     _relist(view, "np", [_np("b"), _np("c")])
     assert view.generation == same  # nothing changed: nobody is woken
@@ -147,7 +149,7 @@ def _informers(events: list[dict[str, Any]]) -> tuple[Informers, ClusterView]:
 
 
 async def test_watch_applies_events_resumes_from_bookmarks_and_lists_again_on_410() -> None:
-    cm = Watched("", "v1", "configmaps", "managed")
+    cm = BY_KEY["configmaps"]
     source = Source(cm, "/api/v1/configmaps")
     mine = {**_np("a"), "apiVersion": "v1", "kind": "ConfigMap"}
     mine["metadata"] = {**mine["metadata"], "resourceVersion": "7"}

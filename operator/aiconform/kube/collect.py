@@ -1,13 +1,15 @@
 """One-shot collection of a Snapshot for `aiconform check`: discovery, LISTs and DCGM exporter scrapes.
 
 The operator fills its Snapshot from watches; this module fills the same structure with one round of
-concurrent GETs, so the checks see the same shape either way. It only reads: no object is ever written.
+concurrent GETs from the same table (`sources.SOURCES`: the same versions, the same fields kept), so the checks
+see the same data either way. It only reads: no object is ever written.
 
 Failure policy:
 - The API server unreachable, or credentials rejected (401) → `CollectError` (the caller exits 2).
-- A resource the cluster does not serve (404), or an optional one the caller may not read (403) → empty.
-- A core resource the checks cannot do without (nodes, pods, CRDs, ...) forbidden (403) → `CollectError` naming
-  it: silently empty nodes would turn into wrong verdicts.
+- A resource the cluster does not serve (404, or absent from discovery) → empty.
+- A required source (nodes, pods, CRDs, ...) forbidden or failing → `CollectError` naming it: silently empty
+  nodes would turn into wrong verdicts.
+- Any other source forbidden (403) or failing → empty, and recorded with why in `Snapshot.unreadable`.
 - A scrape that fails is recorded as `Scrape(ok=False, error=...)`; scrapes are bounded in concurrency and time
   and never retried.
 """
@@ -15,19 +17,19 @@ Failure policy:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiconform.kube.client import KubeApiError, KubeClient, KubeTransportError
 from aiconform.kube.snapshot import MetricSample, Obj, Scrape, Snapshot, established
+from aiconform.kube.sources import CUSTOM, SOURCES, Watched, fixed_paths, forbidden, list_failed, stack_paths, trim
 
 __all__ = [
-    "CUSTOM_RESOURCES",
     "MAX_SCRAPE_CONCURRENCY",
     "CollectError",
     "collect",
@@ -36,28 +38,6 @@ __all__ = [
     "parse_dcgm_metrics",
     "scrape_exporters",
 ]
-
-# Custom resources of optional stacks the checks look at, as (plural, group): the CRD is "plural.group" and the
-# snapshot key is the same. Kueue Workloads are left out on purpose: there can be one per Job.
-CUSTOM_RESOURCES: tuple[tuple[str, str], ...] = (
-    ("clusterqueues", "kueue.x-k8s.io"),
-    ("localqueues", "kueue.x-k8s.io"),
-    ("resourceflavors", "kueue.x-k8s.io"),
-    ("gatewayclasses", "gateway.networking.k8s.io"),
-    ("gateways", "gateway.networking.k8s.io"),
-    ("httproutes", "gateway.networking.k8s.io"),
-    ("inferencepools", "inference.networking.k8s.io"),
-    ("inferencepools", "inference.networking.x-k8s.io"),
-    ("servicemonitors", "monitoring.coreos.com"),
-    ("podmonitors", "monitoring.coreos.com"),
-    ("prometheuses", "monitoring.coreos.com"),
-    ("scaledobjects", "keda.sh"),
-    ("nodepools", "karpenter.sh"),
-    ("rayclusters", "ray.io"),
-    ("network-attachment-definitions", "k8s.cni.cncf.io"),
-    ("dynamographdeployments", "nvidia.com"),
-    ("podgroups", "scheduling.volcano.sh"),
-)
 
 MAX_SCRAPE_CONCURRENCY = 16
 DCGM_DEFAULT_PORT = 9400
@@ -126,28 +106,31 @@ async def _discover(kube: KubeClient) -> frozenset[str]:
     return frozenset(found)
 
 
-def _crd_version(crd: Obj) -> str | None:
-    """The storage version if it is served, else the first served version."""
-    versions = [v for v in crd.get("spec", {}).get("versions", []) if v.get("served")]
-    storage = next((v for v in versions if v.get("storage")), None)
-    chosen = storage or (versions[0] if versions else None)
-    return str(chosen["name"]) if chosen else None
+async def _read(kube: KubeClient, w: Watched, path: str) -> tuple[tuple[Obj, ...], str | None]:
+    """The objects of one source, trimmed as the operator's view trims them, and why it could not be read."""
+    try:
+        items = await kube.list(path)
+    except KubeApiError as exc:
+        if exc.status == 401:
+            raise CollectError(f"the API server rejected the credentials (HTTP 401) reading {w.key}") from exc
+        if _is_missing(exc):
+            return (), None
+        why = forbidden(w, str(exc)) if exc.status == 403 else list_failed(str(exc))
+        if w.required and exc.status == 403:
+            gv = f"{w.group}/{w.version}" if w.group else w.version
+            raise CollectError(f"forbidden to read {gv}/{w.plural} (HTTP 403): grant list on it to this user") from exc
+        if w.required:
+            raise CollectError(f"reading {w.key} failed: {exc}") from exc
+        return (), why
+    return tuple(trim(item, w.trim) for item in items), None
 
 
-async def _list_custom(kube: KubeClient, crds: Sequence[Obj]) -> dict[str, tuple[Obj, ...]]:
-    by_name = {c.get("metadata", {}).get("name"): c for c in crds}
-    jobs: dict[str, Awaitable[list[dict[str, Any]]]] = {}
-    for plural, group in CUSTOM_RESOURCES:
-        key = f"{plural}.{group}"
-        crd = by_name.get(key)
-        if crd is None or not established(crd):
-            continue
-        version = _crd_version(crd)
-        if version is None:
-            continue
-        jobs[key] = _guard(key, kube.list(f"/apis/{group}/{version}/{plural}"), [], optional=True)
-    results = await asyncio.gather(*jobs.values())
-    return {key: tuple(items) for key, items in zip(jobs, results, strict=True)}
+async def _read_all(
+    kube: KubeClient, table: Sequence[Watched], paths: dict[str, str]
+) -> dict[str, tuple[tuple[Obj, ...], str | None]]:
+    jobs = [(w, paths[w.key]) for w in table if w.key in paths]
+    results = await asyncio.gather(*(_read(kube, w, path) for w, path in jobs))
+    return {w.key: result for (w, _), result in zip(jobs, results, strict=True)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -257,65 +240,24 @@ def _reachable() -> Iterator[None]:
 async def _collect(kube: KubeClient, *, scrape: bool, scrape_timeout: float, user_agent: str) -> Snapshot:
     version = await _guard("/version", kube.version(), {}, optional=False)
     api_resources = await _discover(kube)
-
-    def served(gv: str, plural: str) -> bool:
-        return f"{gv}/{plural}" in api_resources
-
-    def lister(gv: str, plural: str, *, optional: bool) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
-        base = f"/api/{gv}" if gv == "v1" else f"/apis/{gv}"
-
-        async def run() -> list[dict[str, Any]]:
-            if not served(gv, plural):
-                return []
-            return await _guard(f"{gv}/{plural}", kube.list(f"{base}/{plural}"), [], optional=optional)
-
-        return run
-
-    # field name → (group/version, plural, optional)
-    plan: Mapping[str, tuple[str, str, bool]] = {
-        "namespaces": ("v1", "namespaces", False),
-        "nodes": ("v1", "nodes", False),
-        "pods": ("v1", "pods", False),
-        "services": ("v1", "services", False),
-        "crds": ("apiextensions.k8s.io/v1", "customresourcedefinitions", False),
-        "apiservices": ("apiregistration.k8s.io/v1", "apiservices", True),
-        "resource_slices": ("resource.k8s.io/v1", "resourceslices", True),
-        "device_classes": ("resource.k8s.io/v1", "deviceclasses", True),
-        "deployments": ("apps/v1", "deployments", False),
-        "daemonsets": ("apps/v1", "daemonsets", False),
-        "hpas": ("autoscaling/v2", "horizontalpodautoscalers", True),
-        "validating_admission_policies": ("admissionregistration.k8s.io/v1", "validatingadmissionpolicies", True),
-        "validating_admission_policy_bindings": (
-            "admissionregistration.k8s.io/v1",
-            "validatingadmissionpolicybindings",
-            True,
-        ),
-        "validating_webhooks": ("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", True),
-    }
-    fields = list(plan)
-    lists = await asyncio.gather(*(lister(gv, pl, optional=opt)() for gv, pl, opt in plan.values()))
-    listed: dict[str, tuple[Obj, ...]] = {name: tuple(items) for name, items in zip(fields, lists, strict=True)}
-
-    custom = await _list_custom(kube, listed["crds"])
-    scrapes = await scrape_exporters(listed["pods"], scrape_timeout, user_agent=user_agent) if scrape else ()
+    # Kinds only the operator writes (field None) are not the checks' business.
+    builtin = [w for w in SOURCES if w.field is not None and w.field != CUSTOM]
+    stacks = [w for w in SOURCES if w.field == CUSTOM]
+    read = await _read_all(kube, builtin, fixed_paths(builtin, api_resources))
+    fields = {w.field: read.get(w.key, ((), None))[0] for w in builtin if w.field is not None}
+    # Optional stacks at their CRD's preferred served version, as the operator's informers read them.
+    read |= await _read_all(kube, stacks, stack_paths(stacks, fields["crds"]))
+    # Present once its CRD is Established, as in the view; absent: not installed.
+    installed = {str((c.get("metadata") or {}).get("name")) for c in fields["crds"] if established(c)}
+    custom = {w.key: read.get(w.key, ((), None))[0] for w in stacks if w.key in installed}
+    unreadable = {key: why for key, (_, why) in read.items() if why is not None}
+    scrapes = await scrape_exporters(fields["pods"], scrape_timeout, user_agent=user_agent) if scrape else ()
     git_version = version.get("gitVersion")
     return Snapshot(
         server_version=str(git_version) if git_version else None,
         api_resources=api_resources,
-        namespaces=listed["namespaces"],
-        nodes=listed["nodes"],
-        crds=listed["crds"],
-        apiservices=listed["apiservices"],
-        resource_slices=listed["resource_slices"],
-        device_classes=listed["device_classes"],
-        deployments=listed["deployments"],
-        daemonsets=listed["daemonsets"],
-        pods=listed["pods"],
-        services=listed["services"],
-        hpas=listed["hpas"],
-        validating_admission_policies=listed["validating_admission_policies"],
-        validating_admission_policy_bindings=listed["validating_admission_policy_bindings"],
-        validating_webhooks=listed["validating_webhooks"],
         custom=custom,
         scrapes=scrapes,
+        unreadable=unreadable,
+        **fields,
     )

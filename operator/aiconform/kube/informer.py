@@ -17,16 +17,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from aiconform.api.constants import LABEL_MANAGED_BY, MANAGED_BY_VALUE
 from aiconform.kube.client import KubeApiError, KubeClient, KubeTransportError
-from aiconform.kube.snapshot import Obj, established
-from aiconform.kube.view import ClusterView, Watched, ident_of
+from aiconform.kube.snapshot import Obj
+from aiconform.kube.sources import (
+    Watched,
+    fixed_paths,
+    forbidden,
+    preferred_version,
+    stack_paths,
+    version_priority,
+    with_kind,
+)
+from aiconform.kube.view import ClusterView, ident_of
+
+__all__ = [
+    "Gone",
+    "Informers",
+    "Source",
+    "backoff",
+    "builtin_sources",
+    "custom_sources",
+    "preferred_version",
+    "version_priority",
+    "with_kind",
+]
 
 WATCH_TIMEOUT = 300  # seconds the server keeps a watch open before we resume it
 READ_TIMEOUT = WATCH_TIMEOUT + 30.0  # no byte at all for this long (bookmarks come every minute): dead connection
@@ -51,7 +70,7 @@ class Source:
 
     @property
     def managed_only(self) -> bool:
-        return self.watched.field == "managed"
+        return self.watched.mode == "ours"
 
     def params(self, **extra: str) -> dict[str, str]:
         """Query parameters of a LIST or watch of this source."""
@@ -61,62 +80,23 @@ class Source:
 
 def _selector(watched: Watched) -> str | None:
     # Kinds the checks do not read: only ours (the server filters, so a cluster's ConfigMaps never reach us).
-    return f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}" if watched.field == "managed" else None
+    return f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}" if watched.mode == "ours" else None
+
+
+def _sources(watched: Iterable[Watched], paths: Mapping[str, str]) -> dict[str, Source]:
+    return {w.key: Source(w, paths[w.key], _selector(w)) for w in watched if w.key in paths}
 
 
 def builtin_sources(watched: Iterable[Watched], api_resources: frozenset[str]) -> dict[str, Source]:
     """Sources of resources with a fixed version, for those the server serves."""
-    out: dict[str, Source] = {}
-    for w in watched:
-        if not w.version:
-            continue
-        gv = f"{w.group}/{w.version}" if w.group else w.version
-        if f"{gv}/{w.plural}" in api_resources:
-            prefix = "/api" if not w.group else "/apis"
-            out[w.key] = Source(w, f"{prefix}/{gv}/{w.plural}", _selector(w))
-    return out
-
-
-_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
-_STABILITY = {None: 2, "beta": 1, "alpha": 0}
-
-
-def version_priority(name: str) -> tuple[int, int, int, int, str]:
-    """Kubernetes' version order as a sort key, smallest first: v2, v1, v1beta2, v1beta1, v1alpha1, then any
-    other name alphabetically."""
-    match = _VERSION.match(name)
-    if match is None:
-        return (1, 0, 0, 0, name)
-    major, stability, minor = match.groups()
-    return (0, -_STABILITY[stability], -int(major), -int(minor or 0), "")
-
-
-def preferred_version(crd: Obj) -> str | None:
-    """The served version the API server prefers for a CRD (as kopf and kubectl choose it)."""
-    spec = crd.get("spec") or {}
-    served = [str(v["name"]) for v in spec.get("versions") or [] if v.get("served") and v.get("name")]
-    return min(served, key=version_priority) if served else None
+    table = tuple(watched)
+    return _sources(table, fixed_paths(table, api_resources))
 
 
 def custom_sources(watched: Iterable[Watched], crds: Iterable[Obj]) -> dict[str, Source]:
     """Sources of optional stacks' resources whose CRD is Established, at the preferred version."""
-    by_name = {str((c.get("metadata") or {}).get("name")): c for c in crds if established(c)}
-    out: dict[str, Source] = {}
-    for w in watched:
-        crd = by_name.get(w.key)
-        version = preferred_version(crd) if crd is not None else None
-        if version is not None:
-            out[w.key] = Source(w, f"/apis/{w.group}/{version}/{w.plural}", _selector(w))
-    return out
-
-
-def with_kind(items: list[dict[str, Any]], list_kind: str, api_version: str) -> list[dict[str, Any]]:
-    """The API server omits kind and apiVersion on the items of a built-in LIST; the view keys on them."""
-    kind = list_kind.removesuffix("List")
-    for item in items:
-        item.setdefault("kind", kind)
-        item.setdefault("apiVersion", api_version)
-    return items
+    table = tuple(watched)
+    return _sources(table, stack_paths(table, crds))
 
 
 def backoff(failures: int) -> float:
@@ -234,6 +214,8 @@ class Informers:
                     continue
                 if exc.status == 401:
                     await self._reconnect()
+                if exc.status == 403:  # retried below (RBAC may be fixed), but never silently empty meanwhile
+                    self._view.set_unreadable(key, forbidden(source.watched, str(exc)))
                 if exc.status in (403, 404) and not listed.is_set():
                     # Not allowed, or gone since we chose it: nothing to wait for; keep trying in the background.
                     listed.set()
@@ -270,6 +252,7 @@ class Informers:
                 break
             params = {**params, "continue": str(meta["continue"])}
         self._view.retain(key, seen)
+        self._view.set_unreadable(key, None)
         self._changed(source)
         return str(meta.get("resourceVersion") or "")
 

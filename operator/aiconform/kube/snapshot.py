@@ -1,6 +1,7 @@
 """One consistent, read-only view of the cluster objects the checks look at.
 
-The operator fills it from kopf watches and indexes; `aiconform check` fills it once with LIST calls. Checks are
+The operator fills it from its watches (informer.py, view.py); `aiconform check` fills it once with LIST calls;
+both read what `sources.SOURCES` describes and keep the same fields of it. Checks are
 pure functions of (snapshot, profile) so both paths give the same verdicts. Objects stay plain dicts as the API
 server returns them: the checks read a handful of fields and typed models would only add drift.
 """
@@ -61,6 +62,10 @@ class Snapshot:
     # Absent key: the CRD is not installed or not listed; empty tuple: installed, no objects.
     custom: Mapping[str, tuple[Obj, ...]] = field(default_factory=dict)
     scrapes: tuple[Scrape, ...] = ()
+    # Sources (by `sources.Watched.key`, e.g. "pods", "clusterqueues.kueue.x-k8s.io") that could not be read,
+    # with why: "forbidden: HTTP 403: ... (needs list and watch on ...)" or "LIST failed: ...". Their objects
+    # above are empty because they are unknown, not because none exist.
+    unreadable: Mapping[str, str] = field(default_factory=dict)
 
     def served(self, group_version: str, plural: str) -> bool:
         return f"{group_version}/{plural}" in self.api_resources

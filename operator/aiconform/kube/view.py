@@ -9,117 +9,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.kube import sources
 from aiconform.kube.snapshot import Obj, Scrape, Snapshot, established
+from aiconform.kube.sources import CUSTOM, KEEP_ALL, SOURCES, Trim, Watched
 
-
-@dataclass(frozen=True)
-class Watched:
-    """A resource the checks read: where it lands in the Snapshot."""
-
-    group: str
-    version: str | None  # None: the CRD's preferred version (custom resources of optional stacks)
-    plural: str
-    field: str  # Snapshot attribute, "custom" for optional stacks, "managed" for kinds only we write
-
-    @property
-    def key(self) -> str:
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-
-CORE: tuple[Watched, ...] = (
-    Watched("", "v1", "namespaces", "namespaces"),
-    Watched("", "v1", "nodes", "nodes"),
-    Watched("", "v1", "pods", "pods"),
-    Watched("", "v1", "services", "services"),
-    Watched("apps", "v1", "deployments", "deployments"),
-    Watched("apps", "v1", "daemonsets", "daemonsets"),
-    Watched("apiextensions.k8s.io", "v1", "customresourcedefinitions", "crds"),
-    Watched("apiregistration.k8s.io", "v1", "apiservices", "apiservices"),
-    Watched("resource.k8s.io", "v1", "resourceslices", "resource_slices"),
-    Watched("resource.k8s.io", "v1", "deviceclasses", "device_classes"),
-    Watched("autoscaling", "v2", "horizontalpodautoscalers", "hpas"),
-    Watched("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "validating_admission_policies"),
-    Watched(
-        "admissionregistration.k8s.io",
-        "v1",
-        "validatingadmissionpolicybindings",
-        "validating_admission_policy_bindings",
-    ),
-    Watched("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "validating_webhooks"),
-)
-
-# Custom resources of optional stacks: watched while their CRD is Established.
-CUSTOM: tuple[Watched, ...] = tuple(
-    Watched(group, None, plural, "custom")
-    for group, plural in (
-        ("kueue.x-k8s.io", "clusterqueues"),
-        ("kueue.x-k8s.io", "localqueues"),
-        ("kueue.x-k8s.io", "resourceflavors"),
-        ("gateway.networking.k8s.io", "gatewayclasses"),
-        ("gateway.networking.k8s.io", "gateways"),
-        ("gateway.networking.k8s.io", "httproutes"),
-        ("inference.networking.k8s.io", "inferencepools"),
-        ("inference.networking.x-k8s.io", "inferencepools"),  # the pre-GA name of the same resource
-        ("monitoring.coreos.com", "servicemonitors"),
-        ("monitoring.coreos.com", "podmonitors"),
-        ("monitoring.coreos.com", "prometheuses"),
-        ("keda.sh", "scaledobjects"),
-        ("karpenter.sh", "nodepools"),
-        ("ray.io", "rayclusters"),
-        ("k8s.cni.cncf.io", "network-attachment-definitions"),
-        ("nvidia.com", "dynamographdeployments"),
-        ("scheduling.volcano.sh", "podgroups"),
-    )
-)
-# Kinds the checks do not read but the components write: only objects carrying our managed-by label are kept
-# (a cluster's ConfigMaps are many and none of our business), so drift on them wakes the profile's daemon.
-MANAGED: tuple[Watched, ...] = (
-    Watched("", "v1", "serviceaccounts", "managed"),
-    Watched("", "v1", "configmaps", "managed"),
-    Watched("", "v1", "resourcequotas", "managed"),
-    Watched("networking.k8s.io", "v1", "networkpolicies", "managed"),
-    Watched("rbac.authorization.k8s.io", "v1", "clusterroles", "managed"),
-    Watched("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "managed"),
-)
-ALL: tuple[Watched, ...] = CORE + CUSTOM + MANAGED
-
-
-# What checks and components read of the most numerous kinds' status. The rest (node images, addresses,
-# container statuses, probe and heartbeat times, a Deployment's rollout conditions and replica counts) costs
-# memory, and each change of it would wake every profile's daemon for a full pass that changes nothing.
-_KEPT_STATUS = {
-    "Node": ("allocatable", "capacity", "conditions"),
-    "Pod": ("phase", "podIP", "conditions"),
-    "Deployment": ("availableReplicas",),
-}
-_VOLATILE_CONDITION_FIELDS = ("lastHeartbeatTime", "lastProbeTime")
-
-
-def _trim_status(kind: str, status: Any) -> Any:
-    keep = _KEPT_STATUS.get(kind)
-    if keep is None or not isinstance(status, Mapping):
-        return status
-    out = {k: status[k] for k in keep if k in status}
-    if isinstance(out.get("conditions"), list):
-        out["conditions"] = [
-            {k: v for k, v in c.items() if k not in _VOLATILE_CONDITION_FIELDS} if isinstance(c, Mapping) else c
-            for c in out["conditions"]
-        ]
-    return out
-
-
-def _trim_crd_spec(spec: Any) -> Any:
-    """A CRD's schemas are most of its size (hundreds of KB for some) and no check reads them."""
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("versions"), list):
-        return spec
-    versions = [
-        {k: v for k, v in ver.items() if k != "schema"} if isinstance(ver, Mapping) else ver for ver in spec["versions"]
-    ]
-    return {**spec, "versions": versions}
+__all__ = ["MAX_PENDING_DELETIONS", "ClusterView", "Watched", "compact", "ident_of", "trim"]
 
 
 _Leaf = tuple[tuple[str, Any], ...]
@@ -141,29 +38,11 @@ def compact(value: Any, leaves: dict[_Leaf, dict[str, Any]]) -> Any:
     return value
 
 
-def trim(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep what checks read; drop managedFields, last-applied copies, CRD schemas and volatile status."""
-    kind = str(body.get("kind") or "")
-    out = {k: v for k, v in body.items() if k != "metadata"}
-    if "status" in out:
-        out["status"] = _trim_status(kind, out["status"])
-    if kind == "CustomResourceDefinition" and "spec" in out:
-        out["spec"] = _trim_crd_spec(out["spec"])
-    meta = dict(body.get("metadata") or {})
-    # Every write bumps it, heartbeats included; kept, it made each node heartbeat a change that woke every
-    # profile's daemon for a full pass (84 passes in 5 idle minutes at 2,000 nodes). Nothing reads it.
-    meta.pop("resourceVersion", None)
-    if body.get("kind") != "Namespace":  # for namespaces it tells which labels our field manager owns
-        meta.pop("managedFields", None)
-    annotations = meta.get("annotations")
-    if annotations and "kubectl.kubernetes.io/last-applied-configuration" in annotations:
-        meta["annotations"] = {
-            k: v for k, v in annotations.items() if k != "kubectl.kubernetes.io/last-applied-configuration"
-        }
-    out["metadata"] = meta
+def trim(body: Mapping[str, Any], rule: Trim = KEEP_ALL) -> dict[str, Any]:
+    """What the view keeps of an object (`sources.trim`, the same as `check` keeps), compacted."""
     # Every kind: a walk per event is cheap next to the memory. Our own 7,000 objects at 1,000 namespaces hold
     # 30 MB as decoded (each with its own copy of every key) and 14 MB compacted.
-    compacted: dict[str, Any] = compact(out, {})
+    compacted: dict[str, Any] = compact(sources.trim(body, rule), {})
     return compacted
 
 
@@ -179,7 +58,8 @@ class ClusterView:
     """Objects by watched key, then by (namespace, name). Single event loop: no locking needed."""
 
     def __init__(self) -> None:
-        self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in ALL}
+        self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in SOURCES}
+        self._unreadable: dict[str, str] = {}  # source key → why its LIST is refused (Snapshot.unreadable)
         # Our objects deleted by someone, by profile: the fast repair path (evaluator.repair_deletions) takes them.
         self._deleted: dict[str, list[tuple[str, str, str, str]]] = {}
         self._deleted_events: dict[str, asyncio.Event] = {}
@@ -207,7 +87,8 @@ class ClusterView:
             if store.pop(ident, None) is None:
                 return
         else:
-            trimmed = trim(body)
+            watched = sources.BY_KEY.get(key)
+            trimmed = trim(body, watched.trim if watched is not None else KEEP_ALL)
             if store.get(ident) == trimmed:
                 return  # e.g. a resync or a status heartbeat that changed nothing we keep
             store[ident] = trimmed
@@ -244,9 +125,21 @@ class ClusterView:
 
     def drop(self, key: str) -> None:
         """Forget every object of `key` (its resource is no longer served): not deletions to repair."""
-        if self._objects.get(key):
+        if self._objects.get(key) or key in self._unreadable:
             self._objects[key] = {}
+            self._unreadable.pop(key, None)
             self.touch()
+
+    def set_unreadable(self, key: str, why: str | None) -> None:
+        """Record that `key` cannot be listed (`why`), or that it can again (None). Changes wake the profiles:
+        what a check cannot see must show in its verdict, not read as "none exist"."""
+        if self._unreadable.get(key) == why:
+            return
+        if why is None:
+            self._unreadable.pop(key, None)
+        else:
+            self._unreadable[key] = why
+        self.touch()
 
     def size(self) -> int:
         return sum(len(v) for v in self._objects.values())
@@ -265,14 +158,15 @@ class ClusterView:
         return out
 
     def snapshot(self) -> Snapshot:
-        fields: dict[str, tuple[Obj, ...]] = {w.field: self.objects(w.key) for w in CORE}
+        fields = {w.field: self.objects(w.key) for w in SOURCES if w.field is not None and w.field != CUSTOM}
         served_crds = {c["metadata"]["name"] for c in fields["crds"] if established(c)}
         # An optional stack is "present" once its CRD is Established; before that the key is absent.
-        custom = {w.key: self.objects(w.key) for w in CUSTOM if w.key in served_crds}
+        custom = {w.key: self.objects(w.key) for w in SOURCES if w.field == CUSTOM and w.key in served_crds}
         return Snapshot(
             server_version=self.server_version,
             api_resources=self.api_resources,
             custom=custom,
             scrapes=self.scrapes,
+            unreadable=dict(self._unreadable),
             **fields,
         )

@@ -27,7 +27,8 @@ from aiconform.kube import collect
 from aiconform.kube.client import KubeApiError, KubeClient
 from aiconform.kube.informer import Informers, backoff, builtin_sources, custom_sources
 from aiconform.kube.snapshot import Snapshot
-from aiconform.kube.view import CORE, CUSTOM, MANAGED, ClusterView, Watched
+from aiconform.kube.sources import FIXED, STACKS, Watched
+from aiconform.kube.view import ClusterView
 from aiconform.operator import gcpause, metrics, reconciler
 from aiconform.operator.conditions import flips, utc_now
 from aiconform.operator.reconciler import reconcile_components
@@ -127,7 +128,7 @@ def _on_change(watched: Watched) -> None:
     runtime.crd_changes += 1  # served resources may have changed: rediscover before evaluating
     if runtime.informers is not None:  # an optional stack's CRD came or went: watch its resources, or stop
         crds = VIEW.objects(watched.key)
-        runtime.informers.sync(custom_sources(CUSTOM, crds), only=[w.key for w in CUSTOM])
+        runtime.informers.sync(custom_sources(STACKS, crds), only=[w.key for w in STACKS])
 
 
 async def refresh_discovery(logger: kopf.Logger) -> None:
@@ -333,7 +334,7 @@ async def ensure_listed(logger: kopf.Logger) -> None:
                     break
                 await asyncio.sleep(backoff(attempt))
             informers = Informers(VIEW, client, _on_change)
-            informers.sync(builtin_sources(CORE + MANAGED, VIEW.api_resources))
+            informers.sync(builtin_sources(FIXED, VIEW.api_resources))
             runtime.informers = informers
             started = time.monotonic()
             await informers.wait_listed()
