@@ -3,13 +3,15 @@ line splitter, and what a re-list does to the view."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
 import pytest
 
 from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.kube.client import KubeClient, json_lines
+from aiconform.kube import informer
+from aiconform.kube.client import KubeApiError, KubeClient, json_lines
 from aiconform.kube.informer import (
     Gone,
     Informers,
@@ -162,3 +164,62 @@ async def test_watch_applies_events_resumes_from_bookmarks_and_lists_again_on_41
     informers, _ = _informers([expired])
     with pytest.raises(Gone):
         await informers._watch(source, "5")
+
+
+class _Refusing:
+    """A client whose LISTs are refused (403) until `allowed` is set; its watches end at once."""
+
+    def __init__(self) -> None:
+        self.allowed = False
+        self.lists = 0
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str]) -> dict[str, Any]:
+        self.lists += 1
+        if not self.allowed:
+            raise KubeApiError(403, 'pods is forbidden: User "system:serviceaccount:x:y" cannot list resource "pods"')
+        return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}
+
+    async def watch(self, path: str, params: Mapping[str, str], *, read_timeout: float) -> AsyncIterator[Any]:
+        await asyncio.sleep(0.01)
+        return
+        yield
+
+    async def close(self) -> None:
+        pass
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition not reached")
+
+
+async def test_a_refused_list_is_recorded_as_unreadable_until_it_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(informer, "backoff", lambda failures: 0.0)
+    kube, view = _Refusing(), ClusterView()
+    informers = Informers(view, lambda: cast(KubeClient, kube))
+    informers.sync({"pods": Source(BY_KEY["pods"], "/api/v1/pods")})
+    try:
+        await informers.wait_listed()  # a refusal is not waited for: the first pass goes ahead, and says it
+        await _until(lambda: "pods" in view.snapshot().unreadable)
+        why = view.snapshot().unreadable["pods"]
+        assert why.startswith("forbidden: HTTP 403: pods is forbidden") and why.endswith(
+            "(needs list and watch on pods)"
+        )
+        generation = view.generation
+        await _until(lambda: kube.lists >= 3)  # retried in the background (RBAC may be fixed)...
+        assert view.generation == generation  # ...without waking anyone while nothing changes
+        kube.allowed = True
+        await _until(lambda: view.snapshot().unreadable == {})
+    finally:
+        await informers.close()
+    assert view.generation > generation
+
+
+def test_dropping_a_source_forgets_that_it_was_unreadable() -> None:
+    view = ClusterView()
+    view.set_unreadable("rayclusters.ray.io", "forbidden: HTTP 403")
+    view.drop("rayclusters.ray.io")
+    assert view.snapshot().unreadable == {}
