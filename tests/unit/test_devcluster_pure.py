@@ -105,7 +105,7 @@ def test_rest_paths() -> None:
         path_for({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "x"}})
         == "/apis/apps/v1/namespaces/x/deployments/d"
     )
-    with pytest.raises(ValueError, match="not in aiconform.s kinds registry"):
+    with pytest.raises(ValueError, match="not in aiconform's kinds registry"):
         path_for({"apiVersion": "v9", "kind": "Nope", "metadata": {"name": "n"}})
 
 

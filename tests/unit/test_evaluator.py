@@ -28,10 +28,9 @@ def _node(name: str, labels: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def view(monkeypatch: pytest.MonkeyPatch) -> ClusterView:
+def view() -> ClusterView:
     fresh = ClusterView()
     fresh.server_version = "v1.37.2"
-    monkeypatch.setattr(evaluator, "VIEW", fresh)
     return fresh
 
 
@@ -41,7 +40,7 @@ def _conds(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def test_status_has_a_condition_per_requirement_and_is_stable(view: ClusterView) -> None:
     view.apply_event("nodes", None, _node("gpu-1", {"nvidia.com/gpu.present": "true"}))
-    status, evaluation = evaluator.decide(_body({}), {}, "2026-11-23T00:00:00Z")
+    status, evaluation = evaluator.decide(_body({}), {}, "2026-11-23T00:00:00Z", view.snapshot())
     assert evaluation is not None and evaluation.version == "v1.36"
     conds = _conds(status)
     assert conds["Ready"] == ("True", "Evaluated")
@@ -52,24 +51,26 @@ def test_status_has_a_condition_per_requirement_and_is_stable(view: ClusterView)
     assert conds["Conformant"][0] == "False"
     assert status["summary"]["conformant"] == "False"
     assert "gang_scheduling" in next(c["message"] for c in status["conditions"] if c["type"] == "Conformant")
-    again, _ = evaluator.decide(_body({}), status, "2026-11-23T01:00:00Z")
+    again, _ = evaluator.decide(_body({}), status, "2026-11-23T01:00:00Z", view.snapshot())
     assert status_patch(status, again) == {}  # nothing changed: no write, no Event
 
 
 def test_declared_requirement_is_shown_as_declared(view: ClusterView) -> None:
     spec = {"requirements": {"cluster_autoscaling": {"status": "N/A", "notes": "fixed on-prem pools"}}}
-    status, _ = evaluator.decide(_body(spec), {}, "2026-11-23T00:00:00Z")
+    status, _ = evaluator.decide(_body(spec), {}, "2026-11-23T00:00:00Z", view.snapshot())
     req = next(r for r in status["requirements"] if r["id"] == "cluster_autoscaling")
     assert (req["status"], req["reason"], req["declared"]) == ("N/A", "Declared", True)
 
 
 def test_invalid_spec_and_unknown_cluster_version(view: ClusterView) -> None:
-    status, evaluation = evaluator.decide(_body({"mode": "Sometimes"}), {}, "2026-11-23T00:00:00Z")
+    status, evaluation = evaluator.decide(_body({"mode": "Sometimes"}), {}, "2026-11-23T00:00:00Z", view.snapshot())
     assert evaluation is None and _conds(status)["Ready"] == ("False", "InvalidSpec")
     view.server_version = None
-    status, _ = evaluator.decide(_body({}), {}, "2026-11-23T00:00:00Z")
+    status, _ = evaluator.decide(_body({}), {}, "2026-11-23T00:00:00Z", view.snapshot())
     assert _conds(status)["Ready"] == ("False", "ClusterVersionUnknown")
-    status, evaluation = evaluator.decide(_body({"kubernetesVersion": "v1.34"}), {}, "2026-11-23T00:00:00Z")
+    status, evaluation = evaluator.decide(
+        _body({"kubernetesVersion": "v1.34"}), {}, "2026-11-23T00:00:00Z", view.snapshot()
+    )
     assert evaluation is not None and status["summary"]["mustMet"].endswith("/9")
 
 
@@ -77,9 +78,9 @@ def test_flip_posts_one_event_per_changed_condition(monkeypatch: pytest.MonkeyPa
     posted: list[tuple[str, str]] = []
     monkeypatch.setattr(kopf, "info", lambda body, *, reason, message="": posted.append(("Normal", reason)))
     monkeypatch.setattr(kopf, "warn", lambda body, *, reason, message="": posted.append(("Warning", reason)))
-    old, _ = evaluator.decide(_body({}), {}, "2026-11-23T00:00:00Z")
+    old, _ = evaluator.decide(_body({}), {}, "2026-11-23T00:00:00Z", view.snapshot())
     spec = {"requirements": {"gang_scheduling": {"status": "Implemented", "notes": "Kueue, tested in CI"}}}
-    new, _ = evaluator.decide(_body(spec), old, "2026-11-23T00:00:01Z")
+    new, _ = evaluator.decide(_body(spec), old, "2026-11-23T00:00:01Z", view.snapshot())
     evaluator._post_flips(_body(spec), old, new)
     assert posted == [("Normal", "Declared")]
     moved = next(c for c in new["conditions"] if c["type"] == "gang_scheduling")
@@ -137,24 +138,24 @@ def test_kept_client_is_reused_per_purpose_and_replaced_when_the_login_changes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def scenario() -> None:
-        monkeypatch.setattr(evaluator, "runtime", evaluator._Runtime())
+        op = evaluator.Operator()
         monkeypatch.setattr(evaluator, "RETIRE_AFTER", 0.0)
         with pytest.raises(RuntimeError, match="not logged in"):
-            evaluator.kept_client("pass")
-        evaluator.runtime.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
-        first = evaluator.kept_client("pass")
+            op.kept_client("pass")
+        op.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
+        first = op.kept_client("pass")
         first._http()  # opens its connection pool
-        again = evaluator.kept_client("pass")
+        again = op.kept_client("pass")
         assert again is first
-        repair = evaluator.kept_client("repair")
+        repair = op.kept_client("repair")
         assert repair is not first
-        evaluator.runtime.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
-        relogged = evaluator.kept_client("pass")
+        op.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
+        relogged = op.kept_client("pass")
         assert relogged is not first
         await asyncio.sleep(0.05)  # the retired client closes after RETIRE_AFTER
-        assert first._session is None and not evaluator.runtime.retired
+        assert first._session is None and not op.retired
         relogged._http()
-        await evaluator.close_clients()
-        assert relogged._session is None and not evaluator.runtime.clients
+        await op.close_clients()
+        assert relogged._session is None and not op.clients
 
     asyncio.run(scenario())

@@ -15,15 +15,12 @@ def test_repairs_only_last_desired_keys_once() -> None:
     wanted = _np("a")
     key_a = ("networking.k8s.io", "NetworkPolicy", "t", "a")
     key_pruned = ("networking.k8s.io", "NetworkPolicy", "t", "gone")
-    reconciler.memory.desired["uid-1"] = reconciler.encode_desired({"networkPolicies": [wanted]})
-    assert list(reconciler.memory.desired["uid-1"]) == [key_a]
-    try:
-        actions = reconciler.repairs("uid-1", [key_a, key_pruned, key_a])
-        assert [(a.op, a.component, a.obj) for a in actions] == [("create", "networkPolicies", wanted)]
-        assert reconciler.repairs("uid-2", [key_a]) == []  # another profile's (or no pass yet): nothing
-    finally:
-        reconciler.forget("uid-1")
-    assert reconciler.repairs("uid-1", [key_a]) == []  # forgotten on profile deletion
+    memory = reconciler.ProfileMemory()
+    memory.desired = reconciler.encode_desired({"networkPolicies": [wanted]})
+    assert list(memory.desired) == [key_a]
+    actions = reconciler.repairs(memory, [key_a, key_pruned, key_a])
+    assert [(a.op, a.component, a.obj) for a in actions] == [("create", "networkPolicies", wanted)]
+    assert reconciler.repairs(reconciler.ProfileMemory(), [key_a]) == []  # another profile's (or no pass yet)
 
 
 def test_deletions_of_our_objects_are_kept_by_profile_until_taken() -> None:

@@ -73,29 +73,32 @@ def test_port_in_use_is_reported(tmp_path: Path) -> None:
 def test_kopf_crash_restarts_with_a_fresh_view_and_gives_up_on_a_crash_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     import kopf
 
-    from aiconform.operator import evaluator, runner
+    from aiconform.operator import handlers, runner
 
     calls: list[str] = []
+    operators: list[object] = []
     outcomes = [RuntimeError("404 page not found"), RuntimeError("again"), None]
 
-    def fake_run(**_: object) -> None:
+    def fake_run(memo: kopf.Memo, **_: object) -> None:
         calls.append("run")
+        operators.append(memo.operator)
         outcome = outcomes.pop(0)
         if outcome is not None:
             raise outcome
 
     monkeypatch.setattr(kopf, "run", fake_run)
     monkeypatch.setattr(runner.time, "sleep", lambda _: None)
-    before = evaluator.VIEW
-    assert runner._run_kopf_supervised("http://127.0.0.1:1/healthz") == 0
+    options = handlers.Options(api_concurrency=8)
+    assert runner._run_kopf_supervised("http://127.0.0.1:1/healthz", options) == 0
     assert calls == ["run"] * 3
-    assert evaluator.VIEW is not before  # nothing stale survives a restart
+    assert len({id(op) for op in operators}) == 3  # a new operator object per run: nothing stale survives
+    assert all(op.api_concurrency == 8 for op in operators)  # type: ignore[attr-defined]
 
     def always(**_: object) -> None:
         raise RuntimeError("crash loop")
 
     monkeypatch.setattr(kopf, "run", always)
-    assert runner._run_kopf_supervised("http://127.0.0.1:1/healthz") == 1
+    assert runner._run_kopf_supervised("http://127.0.0.1:1/healthz", options) == 1
 
 
 def test_api_concurrency_defaults_to_the_floors_and_rejects_zero(capsys: pytest.CaptureFixture[str]) -> None:

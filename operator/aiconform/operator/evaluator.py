@@ -1,5 +1,10 @@
-"""Continuous evaluation: watches feed the ClusterView; one daemon per profile re-evaluates it whenever something
-it reads changes (debounced) and on the profile's interval, and writes status only when it changed.
+"""The operator object and its per-profile loop: watches feed the ClusterView; one daemon per profile re-evaluates
+it whenever something it reads changes (debounced) and on the profile's interval, and writes status only when it
+changed.
+
+Everything the operator learns lives in one `Operator` (kept in kopf's memo): the view, the informers, the clients,
+discovery and the per-profile state. A kopf restart builds a new one; deleting a profile is one removal; the clock
+and the client factory are injectable, so a pass runs in a unit test without a cluster.
 
 This is the single writer of profile status. Watches are our own (informer.py, no LIST polling); kopf watches
 only the profiles. The API is otherwise called for discovery (when CRDs change), the managed objects' writes,
@@ -13,13 +18,15 @@ import contextlib
 import copy
 import itertools
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
 
 from aiconform.api.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, PLURAL, VERSION
 from aiconform.api.models import ProfileSpec, ValidationError, validate_profile
+from aiconform.components import COMPONENTS
 from aiconform.conformance import catalog
 from aiconform.conformance.evaluate import Evaluation, evaluate
 from aiconform.conformance.verdict import condition_status as verdict_condition
@@ -30,8 +37,8 @@ from aiconform.kube.snapshot import Snapshot
 from aiconform.kube.sources import FIXED, STACKS, Watched
 from aiconform.kube.view import ClusterView
 from aiconform.operator import gcpause, metrics, reconciler
-from aiconform.operator.conditions import flips, utc_now
-from aiconform.operator.reconciler import reconcile_components
+from aiconform.operator.conditions import flips, set_condition, utc_now
+from aiconform.operator.reconciler import ProfileMemory, reconcile_components
 from aiconform.operator.status import (
     SpecError,
     SpecFacts,
@@ -44,119 +51,35 @@ from aiconform.operator.status import (
 DEBOUNCE = 0.2  # seconds: coalesce a burst of watch events into one evaluation
 SCRAPE_EVERY = 5.0  # seconds: DCGM exporters are scraped at most this often
 SCRAPE_TIMEOUT = 3.0
+RETIRE_AFTER = 65.0  # seconds: a replaced client's requests in flight finish (their timeout is 60 s) before it closes
+CLEANUP_BACKOFF_MAX = 60.0  # seconds between cleanup attempts at most
 _WARN_WHEN_FALSE = {CONDITION_READY, CONDITION_CONFORMANT}
 _METRIC_VALUE = {"True": 1.0, "False": 0.0, "Unknown": -1.0}
 
-VIEW = ClusterView()
+ClientFactory = Callable[[kopf.ConnectionInfo, int], KubeClient]
 
 
-@dataclass
-class _Runtime:
-    connection: kopf.ConnectionInfo | None = None
-    last_written: dict[str, dict[str, Any]] = field(default_factory=dict)  # by profile uid
-    last_scrape: float = 0.0
-    discovery_generation: int = -1  # crd_changes when discovery last ran
-    crd_changes: int = 0
-    profiles: set[str] = field(default_factory=set)  # uids with a running daemon
-    listing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one initial-listing wait for all daemons
-    informers: Informers | None = None  # started at login (start_watching), else by the first daemon
-    watching: asyncio.Task[None] | None = None
-    last_evaluation: str | None = None
-    # Requests in flight per pass. The bench's floor (the API server's own limit here) uses 64; at 32 the first
-    # pass at 1,000 namespaces took 2.6x the floor with the operator's loop 70% idle, waiting on the server.
-    api_concurrency: int = 64
-    # Kept-alive clients by purpose (see `kept_client`), with the login they were made with.
-    clients: dict[str, tuple[kopf.ConnectionInfo | None, KubeClient]] = field(default_factory=dict)
-    retired: set[asyncio.Task[None]] = field(default_factory=set)
-
-
-runtime = _Runtime()
-
-
-def client() -> KubeClient:
-    info = runtime.connection
-    if info is None or info.server is None:
+def connection_client(info: kopf.ConnectionInfo, concurrency: int) -> KubeClient:
+    if info.server is None:
         raise RuntimeError("not logged in")
     return KubeClient(
         server=info.server,
         ssl_context=info.as_ssl_context(),
         headers=info.as_http_headers(),
-        concurrency=runtime.api_concurrency,
+        concurrency=concurrency,
         user_agent="aiconform-operator",
     )
 
 
-RETIRE_AFTER = 65.0  # seconds: a replaced client's requests in flight finish (their timeout is 60 s) before it closes
+@dataclass
+class ProfileState:
+    """What the operator keeps for one profile: dropped in one removal when the profile goes."""
+
+    memory: ProfileMemory
+    last_written: dict[str, Any] | None = None  # our own last status write (newer than the live body for a while)
 
 
-def kept_client(purpose: str) -> KubeClient:
-    """The operator's client for `purpose`, kept across passes: a pool of open connections. A client per pass
-    paid a TLS handshake per connection (up to 64) every pass, and one per fast repair. Repairs have their own
-    ("repair"), so that one never queues behind a pass's writes. Rebuilt when the login changes (credentials
-    rotate: kopf logs in again); the old one closes once its requests in flight are done."""
-    held = runtime.clients.get(purpose)
-    if held is None or held[0] is not runtime.connection:
-        fresh = (runtime.connection, client())  # client() raises when not logged in
-        if held is not None:
-            task = asyncio.create_task(_close_later(held[1], RETIRE_AFTER), name=f"retire {purpose} client")
-            runtime.retired.add(task)
-            task.add_done_callback(runtime.retired.discard)
-        runtime.clients[purpose] = held = fresh
-    return held[1]
-
-
-async def _close_later(kube: KubeClient, delay: float) -> None:
-    await asyncio.sleep(delay)
-    await kube.close()
-
-
-async def close_clients() -> None:
-    held = [kube for _, kube in runtime.clients.values()]
-    runtime.clients.clear()
-    for task in list(runtime.retired):
-        task.cancel()
-    for kube in held:
-        await kube.close()
-
-
-# --- watches ------------------------------------------------------------------------------------------------
-
-
-def _on_change(watched: Watched) -> None:
-    if watched.field != "crds":
-        return
-    runtime.crd_changes += 1  # served resources may have changed: rediscover before evaluating
-    if runtime.informers is not None:  # an optional stack's CRD came or went: watch its resources, or stop
-        crds = VIEW.objects(watched.key)
-        runtime.informers.sync(custom_sources(STACKS, crds), only=[w.key for w in STACKS])
-
-
-async def refresh_discovery(logger: kopf.Logger) -> None:
-    """/version and the served resources; rerun only when CRDs changed since the last time."""
-    if runtime.discovery_generation == runtime.crd_changes and VIEW.server_version:
-        return
-    marker = runtime.crd_changes
-    try:
-        kube = kept_client("pass")
-        version = await kube.version()
-        VIEW.server_version = version.get("gitVersion")
-        VIEW.api_resources = await collect.discover(kube)
-        runtime.discovery_generation = marker
-    except (KubeApiError, collect.CollectError, OSError, RuntimeError) as exc:
-        logger.warning("Discovery failed, retrying at the next evaluation: %s", exc)
-
-
-async def refresh_scrapes(logger: kopf.Logger) -> None:
-    if time.monotonic() - runtime.last_scrape < SCRAPE_EVERY:
-        return
-    runtime.last_scrape = time.monotonic()
-    scrapes = await collect.scrape_exporters(VIEW.objects("pods"), SCRAPE_TIMEOUT)
-    if scrapes != VIEW.scrapes:
-        VIEW.scrapes = scrapes
-        logger.debug("DCGM scrapes changed: %d targets", len(scrapes))
-
-
-# --- one evaluation -----------------------------------------------------------------------------------------
+# --- pure ---------------------------------------------------------------------------------------------------
 
 
 def read_profile(body: kopf.Body) -> ProfileSpec | SpecError:
@@ -174,72 +97,42 @@ def read_profile(body: kopf.Body) -> ProfileSpec | SpecError:
         return SpecError(format_validation_errors(exc.errors()))
 
 
+def read_profile_mode(body: kopf.Body) -> str | None:
+    spec = read_profile(body)
+    return spec.mode if isinstance(spec, ProfileSpec) else None
+
+
 def decide(
     body: kopf.Body,
     old: dict[str, Any],
     now: str,
+    snapshot: Snapshot,
     components: dict[str, Any] | None = None,
-    snapshot: Snapshot | None = None,
 ) -> tuple[dict[str, Any], Evaluation | None]:
-    """Pure given the snapshot (VIEW's, taken now, when none is passed): the status this profile should have."""
+    """Pure: the status this profile should have, given the snapshot (its server version included)."""
     spec = read_profile(body)
     generation = int(body.metadata.get("generation") or 0)
     if isinstance(spec, SpecError):
         return build_status(old, spec, None, generation, now), None
     facts = SpecFacts(spec.kubernetes_version, spec.mode, float(spec.evaluation_interval_seconds))
-    resolution = catalog.resolve_version(spec.kubernetes_version, VIEW.server_version)
+    resolution = catalog.resolve_version(spec.kubernetes_version, snapshot.server_version)
     evaluation = None
     if resolution.ok and resolution.version is not None:
-        evaluation = evaluate(snapshot or VIEW.snapshot(), spec, resolution.version)
+        evaluation = evaluate(snapshot, spec, resolution.version)
     return build_status(old, facts, resolution, generation, now, evaluation, components), evaluation
 
 
-async def evaluate_once(body: kopf.Body, logger: kopf.Logger) -> None:
-    started = time.monotonic()
-    uid = str(body.metadata.uid)
-    name = body.metadata.name or ""
+def interval_of(body: kopf.Body) -> float:
+    spec = body.get("spec") or {}
     try:
-        await ensure_listed(logger)
-        await refresh_discovery(logger)
-        await refresh_scrapes(logger)
-        components = await _reconcile_components(body, logger)
-        # Our own last write is newer than the daemon's live body until the watch delivers it back.
-        old = runtime.last_written.get(uid) or dict(body.get("status") or {})
-        # The checks take seconds at scale: in a thread, on a snapshot taken here (the loop mutates the view).
-        # kopf updates the daemon's body in place: the thread gets a copy.
-        frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
-        new, evaluation = await asyncio.to_thread(
-            gcpause.uninterrupted, decide, frozen, old, utc_now(), components, VIEW.snapshot()
-        )
-        diff = status_patch(old, new)
-        if diff:
-            await kept_client("pass").request(
-                "PATCH",
-                f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}/status",
-                body={"status": diff},
-                content_type="application/merge-patch+json",
-            )
-            runtime.last_written[uid] = {**old, **new}
-            _post_flips(body, old, new)
-            logger.info("Status updated: %s", _summary_line(new))
-        _publish_metrics(name, new, evaluation)
-    except Exception:
-        metrics.RECONCILE_ERRORS.inc()
-        logger.exception("Evaluation failed; retrying at the next change or interval")
-    finally:
-        metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
-        runtime.last_evaluation = utc_now()
-        gcpause.settle()  # a pass leaves thousands of new long-lived manifests and view entries behind
+        return max(10.0, float(spec.get("evaluationIntervalSeconds", 60)))
+    except (TypeError, ValueError):
+        return 60.0
 
 
-async def _reconcile_components(body: kopf.Body, logger: kopf.Logger) -> dict[str, Any] | None:
-    spec = read_profile(body)
-    if isinstance(spec, SpecError) or body.metadata.get("deletionTimestamp"):
-        return None
-    existing = VIEW.managed(body.metadata.name or "")
-    if spec.mode == "Audit":
-        return await reconcile_components(body, spec, VIEW.snapshot(), existing, None, logger)
-    return await reconcile_components(body, spec, VIEW.snapshot(), existing, kept_client("pass"), logger)
+def _summary_line(status: dict[str, Any]) -> str:
+    s = status.get("summary", {})
+    return f"conformant={s.get('conformant')} MUST {s.get('mustMet')} SHOULD {s.get('shouldMet')}"
 
 
 def _post_flips(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -264,135 +157,300 @@ def _publish_metrics(name: str, status: dict[str, Any], evaluation: Evaluation |
     )
 
 
-def _summary_line(status: dict[str, Any]) -> str:
-    s = status.get("summary", {})
-    return f"conformant={s.get('conformant')} MUST {s.get('mustMet')} SHOULD {s.get('shouldMet')}"
+def _status_path(name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}/status"
 
 
-def interval_of(body: kopf.Body) -> float:
-    spec = body.get("spec") or {}
-    try:
-        return max(10.0, float(spec.get("evaluationIntervalSeconds", 60)))
-    except (TypeError, ValueError):
-        return 60.0
+# --- the operator -------------------------------------------------------------------------------------------
 
 
-async def run_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
-    """Evaluate now, then again on any watched change (debounced) or when the interval has passed."""
-    runtime.profiles.add(str(body.metadata.uid))
-    await ensure_listed(logger)
-    repairer = asyncio.create_task(repair_deletions(body, stopped, logger))
-    try:
-        await _evaluate_until_stopped(body, stopped, logger)
-    finally:
-        repairer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await repairer
+class Operator:
+    """The running operator's whole state. One per kopf run (kept in its memo); never a module global."""
 
+    def __init__(
+        self,
+        *,
+        api_concurrency: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+        client_factory: ClientFactory = connection_client,
+    ) -> None:
+        self.view = ClusterView()
+        self.connection: kopf.ConnectionInfo | None = None
+        # Requests in flight per pass. The bench's floor (the API server's own limit here) uses 64; at 32 the first
+        # pass at 1,000 namespaces took 2.6x the floor with the operator's loop 70% idle, waiting on the server.
+        self.api_concurrency = api_concurrency
+        self.clock = clock
+        self.client_factory = client_factory
+        self.profiles: dict[str, ProfileState] = {}  # by profile uid
+        self.running: set[str] = set()  # uids with a running daemon
+        self.last_scrape = -SCRAPE_EVERY
+        self.discovery_generation = -1  # crd_changes when discovery last ran
+        self.crd_changes = 0
+        self.listing = asyncio.Lock()  # one initial-listing wait for all daemons
+        self.informers: Informers | None = None  # started at login (start_watching), else by the first daemon
+        self.watching: asyncio.Task[None] | None = None
+        self.last_evaluation: str | None = None
+        # Kept-alive clients by purpose (see `kept_client`), with the login they were made with.
+        self.clients: dict[str, tuple[kopf.ConnectionInfo | None, KubeClient]] = {}
+        self.retired: set[asyncio.Task[None]] = set()
 
-async def repair_deletions(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
-    """Alongside the daemon's passes: put our deleted objects back at once (reconciler.repair_deleted)."""
-    name = body.metadata.name or ""
-    while not stopped:
-        VIEW.deleted_event(name).clear()
-        deleted = VIEW.take_deleted(name)
-        if deleted and read_profile_mode(body) == "Enforce":
-            try:
-                await reconciler.repair_deleted(body, kept_client("repair"), deleted, logger)
-            except Exception:  # the full pass repairs it anyway; this path must never die
-                logger.exception("Fast drift repair failed; the next pass repairs")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(VIEW.deleted_event(name).wait(), timeout=1.0)
+    # --- per-profile state ----------------------------------------------------------------------------------
 
+    def state(self, uid: str) -> ProfileState:
+        held = self.profiles.get(uid)
+        if held is None:
+            held = self.profiles[uid] = ProfileState(ProfileMemory(clock=self.clock))
+        return held
 
-def read_profile_mode(body: kopf.Body) -> str | None:
-    spec = read_profile(body)
-    return spec.mode if isinstance(spec, ProfileSpec) else None
+    def forget(self, uid: str) -> None:
+        self.profiles.pop(uid, None)
+        self.running.discard(uid)
 
+    # --- clients --------------------------------------------------------------------------------------------
 
-async def _evaluate_until_stopped(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
-    while not stopped:
-        since = VIEW.generation
-        generation = body.metadata.get("generation")
-        await evaluate_once(body, logger)
-        deadline = time.monotonic() + interval_of(body)
-        while not stopped and time.monotonic() < deadline:
-            # The daemon's body is kopf's live view: a spec edit shows up as a new generation.
-            changed = await VIEW.wait_changed(since, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
-            if changed or body.metadata.get("generation") != generation:
-                await asyncio.sleep(DEBOUNCE)
-                break
+    def client(self) -> KubeClient:
+        if self.connection is None:
+            raise RuntimeError("not logged in")
+        return self.client_factory(self.connection, self.api_concurrency)
 
+    def kept_client(self, purpose: str) -> KubeClient:
+        """The operator's client for `purpose`, kept across passes: a pool of open connections. A client per pass
+        paid a TLS handshake per connection (up to 64) every pass, and one per fast repair. Repairs have their own
+        ("repair"), so that one never queues behind a pass's writes. Rebuilt when the login changes (credentials
+        rotate: kopf logs in again); the old one closes once its requests in flight are done."""
+        held = self.clients.get(purpose)
+        if held is None or held[0] is not self.connection:
+            fresh = (self.connection, self.client())  # client() raises when not logged in
+            if held is not None:
+                task = asyncio.create_task(_close_later(held[1], RETIRE_AFTER), name=f"retire {purpose} client")
+                self.retired.add(task)
+                task.add_done_callback(self.retired.discard)
+            self.clients[purpose] = held = fresh
+        return held[1]
 
-async def ensure_listed(logger: kopf.Logger) -> None:
-    """No pass before the view holds everything that existed when each watch started (informer.py)."""
-    async with runtime.listing:
-        if runtime.informers is None:
-            for attempt in itertools.count():
-                await refresh_discovery(logger)  # which built-in resources this server serves
-                if VIEW.api_resources:
-                    break
-                await asyncio.sleep(backoff(attempt))
-            informers = Informers(VIEW, client, _on_change)
-            informers.sync(builtin_sources(FIXED, VIEW.api_resources))
-            runtime.informers = informers
-            started = time.monotonic()
-            await informers.wait_listed()
-            logger.info(
-                "Initial listing complete: %d resources, %d objects in %.1f s",
-                len(informers.keys()),
-                VIEW.size(),
-                time.monotonic() - started,
+    async def close_clients(self) -> None:
+        held = [kube for _, kube in self.clients.values()]
+        self.clients.clear()
+        for task in list(self.retired):
+            task.cancel()
+        for kube in held:
+            await kube.close()
+
+    # --- watches and discovery ------------------------------------------------------------------------------
+
+    def _on_change(self, watched: Watched) -> None:
+        if watched.field != "crds":
+            return
+        self.crd_changes += 1  # served resources may have changed: rediscover before evaluating
+        if self.informers is not None:  # an optional stack's CRD came or went: watch its resources, or stop
+            crds = self.view.objects(watched.key)
+            self.informers.sync(custom_sources(STACKS, crds), only=[w.key for w in STACKS])
+
+    async def refresh_discovery(self, logger: kopf.Logger) -> None:
+        """/version and the served resources; rerun only when CRDs changed since the last time."""
+        if self.discovery_generation == self.crd_changes and self.view.server_version:
+            return
+        marker = self.crd_changes
+        try:
+            kube = self.kept_client("pass")
+            version = await kube.version()
+            self.view.server_version = version.get("gitVersion")
+            self.view.api_resources = await collect.discover(kube)
+            self.discovery_generation = marker
+        except (KubeApiError, collect.CollectError, OSError, RuntimeError) as exc:
+            logger.warning("Discovery failed, retrying at the next evaluation: %s", exc)
+
+    async def refresh_scrapes(self, logger: kopf.Logger) -> None:
+        if self.clock() - self.last_scrape < SCRAPE_EVERY:
+            return
+        self.last_scrape = self.clock()
+        scrapes = await collect.scrape_exporters(self.view.objects("pods"), SCRAPE_TIMEOUT)
+        if scrapes != self.view.scrapes:
+            self.view.scrapes = scrapes
+            logger.debug("DCGM scrapes changed: %d targets", len(scrapes))
+
+    async def ensure_listed(self, logger: kopf.Logger) -> None:
+        """No pass before the view holds everything that existed when each watch started (informer.py)."""
+        async with self.listing:
+            if self.informers is None:
+                for attempt in itertools.count():
+                    await self.refresh_discovery(logger)  # which built-in resources this server serves
+                    if self.view.api_resources:
+                        break
+                    await asyncio.sleep(backoff(attempt))
+                informers = Informers(self.view, self.client, self._on_change)
+                informers.sync(builtin_sources(FIXED, self.view.api_resources))
+                self.informers = informers
+                started = time.monotonic()
+                await informers.wait_listed()
+                logger.info(
+                    "Initial listing complete: %d resources, %d objects in %.1f s",
+                    len(informers.keys()),
+                    self.view.size(),
+                    time.monotonic() - started,
+                )
+                gcpause.settle()  # the view is the bulk of what stays: keep later collections from walking it
+            else:  # an optional stack's resources started being watched since the last pass
+                await self.informers.wait_listed()
+
+    def start_watching(self, logger: kopf.Logger) -> None:
+        """Fill the view from start-up (at login), so that the first profile's first pass need not wait for it."""
+        if self.watching is None:
+            self.watching = asyncio.create_task(self._listed_or_log(logger), name="initial listing")
+
+    async def _listed_or_log(self, logger: kopf.Logger) -> None:
+        try:
+            await self.ensure_listed(logger)
+        except Exception:  # the first daemon tries again
+            logger.exception("Starting the watches failed")
+
+    async def stop_watching(self) -> None:
+        if self.watching is not None:
+            self.watching.cancel()
+            self.watching = None
+        if self.informers is not None:
+            await self.informers.close()
+            self.informers = None
+        await self.close_clients()
+
+    # --- one pass -------------------------------------------------------------------------------------------
+
+    async def evaluate_once(self, body: kopf.Body, logger: kopf.Logger) -> None:
+        started = time.monotonic()
+        try:
+            await self.ensure_listed(logger)
+            await self.refresh_discovery(logger)
+            await self.refresh_scrapes(logger)
+            await self.run_pass(body, logger)
+        except Exception:
+            metrics.RECONCILE_ERRORS.inc()
+            logger.exception("Evaluation failed; retrying at the next change or interval")
+        finally:
+            metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
+            self.last_evaluation = utc_now()
+            gcpause.settle()  # a pass leaves thousands of new long-lived manifests and view entries behind
+
+    async def run_pass(self, body: kopf.Body, logger: kopf.Logger) -> dict[str, Any]:
+        """One pass on the view as it is: render, decide, apply, evaluate, and write the status if it changed.
+        Returns the status the profile should have. Needs no listing: unit tests run it on a filled view."""
+        name = body.metadata.name or ""
+        state = self.state(str(body.metadata.uid))
+        components = await self._reconcile_components(body, state, logger)
+        # Our own last write is newer than the daemon's live body until the watch delivers it back.
+        old = state.last_written or dict(body.get("status") or {})
+        # The checks take seconds at scale: in a thread, on a snapshot taken here (the loop mutates the view).
+        # kopf updates the daemon's body in place: the thread gets a copy.
+        frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
+        new, evaluation = await asyncio.to_thread(
+            gcpause.uninterrupted, decide, frozen, old, utc_now(), self.view.snapshot(), components
+        )
+        diff = status_patch(old, new)
+        if diff:
+            await self.kept_client("pass").request(
+                "PATCH", _status_path(name), body={"status": diff}, content_type="application/merge-patch+json"
             )
-            gcpause.settle()  # the view is the bulk of what stays: keep later collections from walking it
-        else:  # an optional stack's resources started being watched since the last pass
-            await runtime.informers.wait_listed()
+            state.last_written = {**old, **new}
+            _post_flips(body, old, new)
+            logger.info("Status updated: %s", _summary_line(new))
+        _publish_metrics(name, new, evaluation)
+        return new
+
+    async def _reconcile_components(
+        self, body: kopf.Body, state: ProfileState, logger: kopf.Logger
+    ) -> dict[str, Any] | None:
+        spec = read_profile(body)
+        if isinstance(spec, SpecError) or body.metadata.get("deletionTimestamp"):
+            return None
+        owned = self.view.managed(body.metadata.name or "", str(body.metadata.uid))
+        kube = None if spec.mode == "Audit" else self.kept_client("pass")
+        try:
+            return await reconcile_components(body, spec, self.view.snapshot(), owned, kube, logger, state.memory)
+        except Exception as exc:  # the checks and the status write still happen; the components say what broke
+            logger.exception("Reconciling the components failed")
+            message = f"pass failed: {exc}"[:4000]
+            return {c: {"state": "Degraded", "message": message, "managed": 0} for c in COMPONENTS}
+
+    # --- the daemon -----------------------------------------------------------------------------------------
+
+    async def run_daemon(self, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
+        """Evaluate now, then again on any watched change (debounced) or when the interval has passed."""
+        self.running.add(str(body.metadata.uid))
+        await self.ensure_listed(logger)
+        repairer = asyncio.create_task(self.repair_deletions(body, stopped, logger))
+        try:
+            await self._evaluate_until_stopped(body, stopped, logger)
+        finally:
+            repairer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await repairer
+
+    async def repair_deletions(self, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
+        """Alongside the daemon's passes: put our deleted objects back at once (reconciler.repair_deleted)."""
+        name = body.metadata.name or ""
+        memory = self.state(str(body.metadata.uid)).memory
+        while not stopped:
+            self.view.deleted_event(name).clear()
+            deleted = self.view.take_deleted(name)
+            if deleted and read_profile_mode(body) == "Enforce":
+                try:
+                    await reconciler.repair_deleted(body, self.kept_client("repair"), deleted, logger, memory)
+                except Exception:  # the full pass repairs it anyway; this path must never die
+                    logger.exception("Fast drift repair failed; the next pass repairs")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.view.deleted_event(name).wait(), timeout=1.0)
+
+    async def _evaluate_until_stopped(self, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
+        while not stopped:
+            since = self.view.generation
+            generation = body.metadata.get("generation")
+            await self.evaluate_once(body, logger)
+            deadline = self.clock() + interval_of(body)
+            while not stopped and self.clock() < deadline:
+                # The daemon's body is kopf's live view: a spec edit shows up as a new generation.
+                wait = min(1.0, max(0.0, deadline - self.clock()))
+                changed = await self.view.wait_changed(since, timeout=wait)
+                if changed or body.metadata.get("generation") != generation:
+                    await asyncio.sleep(DEBOUNCE)
+                    break
+
+    # --- deletion -------------------------------------------------------------------------------------------
+
+    async def cleanup(self, body: kopf.Body, logger: kopf.Logger, retry: int = 0) -> None:
+        spec = read_profile(body)
+        # An unreadable spec gets the choice that loses nothing: leave the objects in place.
+        policy = spec.deletion_policy if isinstance(spec, ProfileSpec) else "Orphan"
+        await self.ensure_listed(logger)  # a half-listed view would leave some of our objects behind
+        uid = str(body.metadata.uid)
+        owned = self.view.managed(body.metadata.name or "", uid)
+        memory = self.state(uid).memory
+        kube = self.kept_client("pass")
+        errors = await reconciler.cleanup(body, policy, owned, self.view.snapshot(), kube, logger, memory)
+        if errors:
+            delay = min(CLEANUP_BACKOFF_MAX, 2.0 * 2**retry)
+            message = f"deletion blocked: {'; '.join(errors[:3])}; retrying in {delay:.0f}s"
+            await self._report_cleanup_blocked(body, message, logger)
+            raise kopf.TemporaryError(message, delay=delay)
+        self.forget(uid)
+
+    async def _report_cleanup_blocked(self, body: kopf.Body, message: str, logger: kopf.Logger) -> None:
+        """Say on the profile why it does not go away: Ready=False, reason CleanupBlocked, and an Event."""
+        old = dict(body.get("status") or {})
+        generation = int(body.metadata.get("generation") or 0)
+        conditions = set_condition(
+            old.get("conditions"), CONDITION_READY, "False", "CleanupBlocked", message, generation, utc_now()
+        )
+        kopf.warn(body, reason="CleanupBlocked", message=message[:1000])
+        try:
+            await self.kept_client("pass").request(
+                "PATCH",
+                _status_path(body.metadata.name or ""),
+                body={"status": {"conditions": conditions}},
+                content_type="application/merge-patch+json",
+            )
+        except Exception as exc:  # the Event and the log still tell
+            logger.warning("Could not write the cleanup condition: %s", exc)
 
 
-def start_watching(logger: kopf.Logger) -> None:
-    """Fill the view from start-up (at login), so that the first profile's first pass need not wait for it."""
-    if runtime.watching is None:
-        runtime.watching = asyncio.create_task(_listed_or_log(logger), name="initial listing")
-
-
-async def _listed_or_log(logger: kopf.Logger) -> None:
-    try:
-        await ensure_listed(logger)
-    except Exception:  # the first daemon tries again
-        logger.exception("Starting the watches failed")
-
-
-async def stop_watching() -> None:
-    if runtime.watching is not None:
-        runtime.watching.cancel()
-        runtime.watching = None
-    if runtime.informers is not None:
-        await runtime.informers.close()
-        runtime.informers = None
-    await close_clients()
-
-
-async def cleanup(body: kopf.Body, logger: kopf.Logger) -> None:
-    spec = read_profile(body)
-    # An unreadable spec gets the choice that loses nothing: leave the objects in place.
-    policy = spec.deletion_policy if isinstance(spec, ProfileSpec) else "Orphan"
-    await ensure_listed(logger)  # a half-listed view would leave some of our objects behind
-    existing = VIEW.managed(body.metadata.name or "")
-    errors = await reconciler.cleanup(body, policy, existing, VIEW.snapshot(), kept_client("pass"), logger)
-    if errors:
-        raise kopf.TemporaryError(f"cleanup incomplete: {'; '.join(errors[:3])}", delay=10)
-    forget(str(body.metadata.uid))
-
-
-def reset() -> None:
-    """Forget everything learned from watches (kopf restarts in-process after a crash; it re-lists)."""
-    global VIEW, runtime
-    connection, concurrency = runtime.connection, runtime.api_concurrency
-    VIEW = ClusterView()
-    runtime = _Runtime(connection=connection, api_concurrency=concurrency)
-
-
-def forget(uid: str) -> None:
-    reconciler.forget(uid)
-    runtime.last_written.pop(uid, None)
-    runtime.profiles.discard(uid)
+async def _close_later(kube: KubeClient, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await kube.close()

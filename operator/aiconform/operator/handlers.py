@@ -39,30 +39,34 @@ class RetryForever:
         yield from itertools.repeat(30.0)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Options:
-    """Set by the runner from the command line before kopf starts."""
+    """From the command line (runner.py)."""
 
     kubeconfig: str | None = None
     context: str | None = None
     max_workers: int = 4
+    api_concurrency: int = 64
 
 
-options = Options()
+def new_memo(options: Options) -> kopf.Memo:
+    """kopf's memo for one run: the options and a fresh operator object (a restart gets a new one)."""
+    return kopf.Memo(options=options, operator=evaluator.Operator(api_concurrency=options.api_concurrency))
 
 
-def configure(kubeconfig: str | None, context: str | None = None, api_concurrency: int | None = None) -> None:
-    options.kubeconfig = kubeconfig
-    options.context = context
-    if api_concurrency is not None:
-        evaluator.runtime.api_concurrency = api_concurrency
+def _operator(memo: kopf.Memo) -> evaluator.Operator:
+    op: evaluator.Operator = memo.operator
+    return op
 
 
 # --- operator-level activities ------------------------------------------------------------------------------
 
 
 @kopf.on.login(id="aiconform-login")
-async def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo | None:
+async def login(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> kopf.ConnectionInfo | None:
+    options: Options = memo.options
     paths = resolve_paths(options.kubeconfig)
     info: kopf.ConnectionInfo | None
     if paths:
@@ -77,9 +81,9 @@ async def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) 
             logger.info("Logging in to %s with the pod's service account", info.server)
     if info is not None:
         await wait_until_ready(info, logger)
-    evaluator.runtime.connection = info
+    _operator(memo).connection = info
     if info is not None:
-        evaluator.start_watching(logger)
+        _operator(memo).start_watching(logger)
     return info
 
 
@@ -122,7 +126,8 @@ def _client(info: kopf.ConnectionInfo) -> aiohttp.ClientSession:
 
 
 @kopf.on.startup(id="aiconform-settings")
-def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure_settings(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    options: Options = memo.options
     # Events: only our explicit kopf.info/warn calls (one per condition flip), not every log line.
     settings.posting.enabled = True
     settings.posting.loggers = False
@@ -147,13 +152,14 @@ def configure_settings(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.probe(id="reconciler")
-def probe(**_: Any) -> dict[str, Any]:
+def probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Facts for /healthz: what the operator knows, not only that the loop is alive."""
+    op = _operator(memo)
     return {
-        "profiles": len(evaluator.runtime.profiles),
-        "lastEvaluation": evaluator.runtime.last_evaluation,
-        "clusterVersion": evaluator.VIEW.server_version,
-        "watchedObjects": evaluator.VIEW.size(),
+        "profiles": len(op.running),
+        "lastEvaluation": op.last_evaluation,
+        "clusterVersion": op.view.server_version,
+        "watchedObjects": op.view.size(),
         "checklists": catalog.known_versions(),
     }
 
@@ -166,18 +172,20 @@ _RESOURCE = (GROUP, VERSION, PLURAL)
 # A stop request is honoured within a second (the daemon checks between waits); cancelling only after 5 s
 # keeps a pass from being cut off mid-apply.
 @kopf.daemon(*_RESOURCE, id="evaluate", cancellation_backoff=5.0, cancellation_timeout=10.0)
-async def evaluate_profile(body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any) -> None:
-    await evaluator.run_daemon(body, stopped, logger)
+async def evaluate_profile(
+    body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    await _operator(memo).run_daemon(body, stopped, logger)
 
 
 @kopf.on.cleanup(id="aiconform-stop-watching")
-async def stop_watching(**_: Any) -> None:
-    await evaluator.stop_watching()
+async def stop_watching(memo: kopf.Memo, **_: Any) -> None:
+    await _operator(memo).stop_watching()
 
 
 @kopf.on.delete(*_RESOURCE, id="cleanup")
-async def on_delete(body: kopf.Body, logger: kopf.Logger, retry: int, **_: Any) -> None:
+async def on_delete(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, retry: int, **_: Any) -> None:
     """Runs after the daemon stopped; the finalizer is removed when this returns without raising. A deletion
     that cannot finish is retried with a growing delay and said on the profile (Ready=False, CleanupBlocked)."""
-    await evaluator.cleanup(body, logger, retry)
+    await _operator(memo).cleanup(body, logger, retry)
     metrics.forget_profile(body.metadata.name or "")

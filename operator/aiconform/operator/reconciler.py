@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,35 +30,33 @@ RUNAWAY_LIMIT = 5  # updates of one object within the window: something fights u
 
 
 @dataclass
-class _Memory:
-    foreign: dict[str, dict[Key, tuple[str, float]]] = field(default_factory=dict)  # profile uid → key → why, when
-    seen: dict[str, set[Key]] = field(default_factory=dict)  # keys that existed once: re-creating them is a repair
-    updates: dict[Key, list[float]] = field(default_factory=dict)
-    # profile uid → key → (component, manifest as JSON) of the last Enforce pass: what a deleted object is
-    # re-created as. Encoded: 7,000 manifests hold 29 MB as rendered, 14 MB compacted and about 5 MB as JSON, and
-    # decoding the few that get deleted costs microseconds.
-    desired: dict[str, dict[Key, tuple[str, bytes]]] = field(default_factory=dict)
-    reported: dict[str, set[str]] = field(default_factory=dict)  # profile uid → failures already posted as Events
+class ProfileMemory:
+    """What one profile's passes remember between passes. Held by the operator object per profile (dropped with
+    the profile, rebuilt with the operator); the clock is injectable for tests."""
 
+    clock: Callable[[], float] = time.monotonic
+    foreign: dict[Key, tuple[str, float]] = field(default_factory=dict)  # key → why, when (a name clash)
+    seen: set[Key] = field(default_factory=set)  # keys that existed once: re-creating them is a repair
+    updates: dict[Key, list[float]] = field(default_factory=dict)  # when we last updated each object
+    # key → (component, manifest as JSON) of the last Enforce pass: what a deleted object is re-created as.
+    # Encoded: 7,000 manifests hold 29 MB as rendered, 14 MB compacted and about 5 MB as JSON, and decoding the few
+    # that get deleted costs microseconds.
+    desired: dict[Key, tuple[str, bytes]] = field(default_factory=dict)
+    reported: set[str] = field(default_factory=set)  # failures already posted as Events
 
-memory = _Memory()
+    def known_foreign(self) -> dict[Key, str]:
+        now = self.clock()
+        for key in [k for k, (_, when) in self.foreign.items() if now - when > FOREIGN_RECHECK]:
+            del self.foreign[key]
+        return {k: why for k, (why, _) in self.foreign.items()}
 
-
-def _foreign(uid: str) -> dict[Key, str]:
-    now = time.monotonic()
-    known = memory.foreign.setdefault(uid, {})
-    for key in [k for k, (_, when) in known.items() if now - when > FOREIGN_RECHECK]:
-        del known[key]
-    return {k: why for k, (why, _) in known.items()}
-
-
-def _runaway(action: Action) -> bool:
-    if action.op != "update":
-        return False
-    now = time.monotonic()
-    recent = [t for t in memory.updates.get(action.key, []) if now - t < RUNAWAY_WINDOW]
-    memory.updates[action.key] = recent
-    return len(recent) >= RUNAWAY_LIMIT
+    def runaway(self, action: Action) -> bool:
+        if action.op != "update":
+            return False
+        now = self.clock()
+        recent = [t for t in self.updates.get(action.key, []) if now - t < RUNAWAY_WINDOW]
+        self.updates[action.key] = recent
+        return len(recent) >= RUNAWAY_LIMIT
 
 
 def _namespaces_with_our_labels(snapshot: Snapshot, manager: str) -> dict[str, Obj]:
@@ -129,13 +127,14 @@ async def reconcile_components(
     owned: Owned,
     kube: KubeClient | None,
     logger: kopf.Logger,
+    memory: ProfileMemory,
 ) -> dict[str, Any]:
     """One pass. `owned`: this profile's objects (and those another controller adopted); `kube` None means Audit
     (no writes). Never raises for one object or one component: what fails is reported on its component."""
     uid, name = str(body.metadata.uid), body.metadata.name or ""
     existing = owned.ours
     # Adopted objects are left alone: never updated, never pruned; a desired one of the same name is a clash.
-    foreign = {**_foreign(uid), **{k: adopted_reason(o) for k, o in owned.adopted.items()}}
+    foreign = {**memory.known_foreign(), **{k: adopted_reason(o) for k, o in owned.adopted.items()}}
     # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
     # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
     notes, patches, decision, kept, failed = await asyncio.to_thread(
@@ -143,29 +142,29 @@ async def reconcile_components(
     )
     wanted_labels = {p["metadata"]["name"] for ps in patches.values() for p in ps}
     actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name)
-    seen = memory.seen.setdefault(uid, set())
+    seen = memory.seen
     seen.update(existing)
     conflicts = list(decision.conflicts)
     errors: list[tuple[str, str]] = [(c, f"rendering failed: {why}") for c, why in failed.items()]
     done: list[Action] = []
     if kube is not None:
-        memory.desired[uid] = {**{k: v for k, v in memory.desired.get(uid, {}).items() if v[0] in failed}, **kept}
+        memory.desired = {**{k: v for k, v in memory.desired.items() if v[0] in failed}, **kept}
         # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
         # actions was quadratic (most of a 7,000-object pass).
-        paused = {id(a) for a in actions if _runaway(a)}
+        paused = {id(a) for a in actions if memory.runaway(a)}
         runnable = [a for a in actions if id(a) not in paused]
         for stuck in (a for a in actions if id(a) in paused):
             errors.append((stuck.component, f"{describe(stuck.key)} changes back after every update; paused"))
         outcome = await applier.execute(kube, runnable)
         done, errors = outcome.done, errors + outcome.errors
-        now = time.monotonic()
+        now = memory.clock()
         for conflict in outcome.conflicts:
-            memory.foreign.setdefault(uid, {})[conflict.key] = (conflict.reason, now)
+            memory.foreign[conflict.key] = (conflict.reason, now)
             kopf.warn(body, reason="NameConflict", message=conflict.message())
         conflicts += outcome.conflicts
         for action in done:
-            _record(body, action, seen, now, logger)
-    _report_failures(body, uid, errors, logger)
+            _record(body, action, memory, now, logger)
+    _report_failures(body, memory, errors, logger)
     for conflict in decision.conflicts:
         logger.debug("Still in the way: %s", conflict.message())
     finished = {id(a) for a in done}
@@ -191,14 +190,15 @@ def adopted_reason(obj: Obj) -> str:
     return f"was made by aiconform and is now also owned by {applier.owners_text(obj)}"
 
 
-def _report_failures(body: kopf.Body, uid: str, errors: list[tuple[str, str]], logger: kopf.Logger) -> None:
+def _report_failures(
+    body: kopf.Body, memory: ProfileMemory, errors: list[tuple[str, str]], logger: kopf.Logger
+) -> None:
     """An Event and a log line per failure when it first appears (not on every pass while it lasts)."""
     now = {f"{c}: {e}" for c, e in errors}
-    before = memory.reported.get(uid, set())
-    for line in sorted(now - before):
+    for line in sorted(now - memory.reported):
         logger.warning("Component action failed: %s", line)
         kopf.warn(body, reason="ApplyFailed", message=line[:1000])
-    memory.reported[uid] = now
+    memory.reported = now
 
 
 def _plan(
@@ -244,7 +244,8 @@ def _created(done: list[Action], component: str) -> int:
     return sum(1 for a in done if a.component == component and a.op == "create")
 
 
-def _record(body: kopf.Body, action: Action, seen: set[Key], now: float, logger: kopf.Logger) -> None:
+def _record(body: kopf.Body, action: Action, memory: ProfileMemory, now: float, logger: kopf.Logger) -> None:
+    seen = memory.seen
     what = describe(action.key)
     if action.op == "update" or (action.op == "create" and action.key in seen):
         metrics.DRIFT_REPAIRS.labels(action.key[1]).inc()
@@ -263,17 +264,10 @@ def _record(body: kopf.Body, action: Action, seen: set[Key], now: float, logger:
         seen.add(action.key)
 
 
-def forget(uid: str) -> None:
-    memory.foreign.pop(uid, None)
-    memory.seen.pop(uid, None)
-    memory.desired.pop(uid, None)
-    memory.reported.pop(uid, None)
-
-
-def repairs(uid: str, deleted: list[Key]) -> list[Action]:
+def repairs(memory: ProfileMemory, deleted: list[Key]) -> list[Action]:
     """Creates for deleted objects the last pass wanted (pure given `memory`). Anything else deleted, ours
     pruning included, is not in the last desired set and is left to the next full pass."""
-    wanted = memory.desired.get(uid, {})
+    wanted = memory.desired
     out: dict[Key, Action] = {}
     for key in deleted:
         if key in wanted and key not in out:
@@ -282,20 +276,20 @@ def repairs(uid: str, deleted: list[Key]) -> list[Action]:
     return list(out.values())
 
 
-async def repair_deleted(body: kopf.Body, kube: KubeClient, deleted: list[Key], logger: kopf.Logger) -> None:
+async def repair_deleted(
+    body: kopf.Body, kube: KubeClient, deleted: list[Key], logger: kopf.Logger, memory: ProfileMemory
+) -> None:
     """The fast path for drift: put deleted objects back from the last pass's manifests, without a full
     render (seconds at thousands of objects). The full pass the same deletion wakes then confirms it."""
-    uid = str(body.metadata.uid)
-    actions = repairs(uid, deleted)
+    actions = repairs(memory, deleted)
     if not actions or body.metadata.get("deletionTimestamp"):
         return
     outcome = await applier.execute(kube, actions)
-    seen = memory.seen.setdefault(uid, set())
-    now = time.monotonic()
+    now = memory.clock()
     for action in outcome.done:
         metrics.FAST_REPAIRS.labels(action.key[1]).inc()
-        seen.add(action.key)  # re-created: a repair, whatever the pass has seen so far
-        _record(body, action, seen, now, logger)
+        memory.seen.add(action.key)  # re-created: a repair, whatever the pass has seen so far
+        _record(body, action, memory, now, logger)
     for component, error in outcome.errors:
         logger.debug("Fast repair failed (%s), left to the full pass: %s", component, error)
 
@@ -307,12 +301,13 @@ async def cleanup(
     snapshot: Snapshot,
     kube: KubeClient,
     logger: kopf.Logger,
+    memory: ProfileMemory,
 ) -> list[str]:
     """The profile is going away: delete what it made (Delete) or cut the owner references (Orphan) so the
     garbage collector leaves the objects alone. Our namespace labels are released either way. Objects another
     controller adopted are left alone (logged). Returns what could not be done, for the status and a retry."""
     uid = str(body.metadata.uid)
-    memory.desired.pop(uid, None)  # from here on a deleted object of ours is not drift
+    memory.desired = {}  # from here on a deleted object of ours is not drift
     for key in sorted(owned.adopted):
         logger.info("Left alone on deletion: %s %s", describe(key), adopted_reason(owned.adopted[key]))
     actions: list[Action] = []
@@ -327,7 +322,4 @@ async def cleanup(
     verbs = {"orphan": "Orphaned", "delete": "Deleted"}
     for action in outcome.done:
         logger.info("%s %s", verbs.get(action.op, "Released our labels on"), describe(action.key))
-    errors = [e for _, e in outcome.errors]
-    if not errors:
-        forget(uid)
-    return errors
+    return [e for _, e in outcome.errors]

@@ -10,12 +10,15 @@ import os
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
 from aiconform.errors import CliError
 from aiconform.kube.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
+
+if TYPE_CHECKING:  # imported for real only by `run`: importing it registers the kopf handlers
+    from aiconform.operator import handlers
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 # Records kopf attaches to per-object log lines that say nothing to a reader.
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     _check_credentials(args.kubeconfig)
     _check_port_free(args.bind_address, args.liveness_port, "liveness")
 
-    handlers.configure(args.kubeconfig, api_concurrency=args.api_concurrency)
+    options = handlers.Options(kubeconfig=args.kubeconfig, api_concurrency=args.api_concurrency)
     try:
         metrics.start_server(args.bind_address, args.metrics_port)
     except OSError as exc:
@@ -137,14 +140,14 @@ def run(args: argparse.Namespace) -> int:
         args.liveness_port,
     )
     liveness = f"http://{_url_host(args.bind_address)}:{args.liveness_port}/healthz"
-    return _run_kopf_supervised(liveness)
+    return _run_kopf_supervised(liveness, options)
 
 
 RESTART_WINDOW = 300.0  # seconds
 RESTART_LIMIT = 5  # kopf crashes within the window before we give up and let the pod restart
 
 
-def _run_kopf_supervised(liveness: str) -> int:
+def _run_kopf_supervised(liveness: str, options: handlers.Options) -> int:
     """Run kopf; if it crashes, start it again with a fresh view of the cluster.
 
     kopf ends the whole operator when one of its watch streams fails for good. It watches only profiles now (an
@@ -152,7 +155,7 @@ def _run_kopf_supervised(liveness: str) -> int:
     still not stop the conformance reporting for good, so the loop restarts, a bounded number of times (a crash
     loop still exits, non-zero, for Kubernetes to see).
     """
-    from aiconform.operator import evaluator
+    from aiconform.operator import handlers
 
     log = logging.getLogger(__name__)
     crashes: list[float] = []
@@ -163,6 +166,7 @@ def _run_kopf_supervised(liveness: str) -> int:
                 clusterwide=True,
                 standalone=True,  # one replica, no peering CRDs to install
                 liveness_endpoint=liveness,
+                memo=handlers.new_memo(options),  # a fresh operator object each run: nothing stale survives
             )
             return 0  # a signal stopped it
         except Exception as exc:
@@ -174,5 +178,4 @@ def _run_kopf_supervised(liveness: str) -> int:
             log.error(
                 "kopf stopped on an error (%s: %s); restarting with a fresh cluster view", type(exc).__name__, exc
             )
-            evaluator.reset()
             time.sleep(1.0)
