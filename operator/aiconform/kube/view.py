@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.kube import sources
+from aiconform.kube import kinds, sources
 from aiconform.kube.snapshot import Obj, Scrape, Snapshot, established
 from aiconform.kube.sources import CUSTOM, KEEP_ALL, SOURCES, Trim, Watched
 
-__all__ = ["MAX_PENDING_DELETIONS", "ClusterView", "Watched", "compact", "ident_of", "trim"]
+__all__ = ["MAX_PENDING_DELETIONS", "ClusterView", "Owned", "Watched", "compact", "ident_of", "trim"]
 
 
 _Leaf = tuple[tuple[str, Any], ...]
@@ -54,6 +55,14 @@ def ident_of(body: Mapping[str, Any]) -> tuple[str, str]:
     return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
+@dataclass(frozen=True)
+class Owned:
+    """A profile's objects: those it owns alone, and those another controller has adopted (left alone)."""
+
+    ours: dict[kinds.Ident, Obj]
+    adopted: dict[kinds.Ident, Obj]
+
+
 class ClusterView:
     """Objects by watched key, then by (namespace, name). Single event loop: no locking needed."""
 
@@ -61,7 +70,7 @@ class ClusterView:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in SOURCES}
         self._unreadable: dict[str, str] = {}  # source key → why its LIST is refused (Snapshot.unreadable)
         # Our objects deleted by someone, by profile: the fast repair path (evaluator.repair_deletions) takes them.
-        self._deleted: dict[str, list[tuple[str, str, str, str]]] = {}
+        self._deleted: dict[str, list[kinds.Ident]] = {}
         self._deleted_events: dict[str, asyncio.Event] = {}
         self.generation = 0
         self._changed = asyncio.Event()
@@ -76,11 +85,12 @@ class ClusterView:
         ident = ident_of(body)
         store = self._objects.setdefault(key, {})
         ours = (meta.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE
-        if event_type == "DELETED" and ours:
+        # A deletion to repair: one of our kinds, labelled and owned by a profile (labels alone are copied by
+        # other controllers; the fast path only re-creates what the profile's last pass wanted anyway).
+        if event_type == "DELETED" and ours and kinds.is_managed(body) and kinds.profile_owner_uids(body)[0]:
             profile = str((meta.get("labels") or {}).get(LABEL_PROFILE) or "")
-            key4 = (str(body.get("apiVersion")), str(body.get("kind")), ident[0], ident[1])
             pending = self._deleted.setdefault(profile, [])
-            pending.append(key4)
+            pending.append(kinds.ident_of(body))
             del pending[:-MAX_PENDING_DELETIONS]  # nobody takes them (no daemon for that profile): stay bounded
             self.deleted_event(profile).set()
         if event_type == "DELETED" or (managed_only and not ours):
@@ -113,7 +123,7 @@ class ClusterView:
         """Set when an object of this profile's is deleted: one per profile, so no repair waits for another's."""
         return self._deleted_events.setdefault(profile, asyncio.Event())
 
-    def take_deleted(self, profile: str) -> list[tuple[str, str, str, str]]:
+    def take_deleted(self, profile: str) -> list[kinds.Ident]:
         """Keys of this profile's objects deleted since the last call (and forget them)."""
         return self._deleted.pop(profile, [])
 
@@ -147,14 +157,20 @@ class ClusterView:
     def objects(self, key: str) -> tuple[Obj, ...]:
         return tuple(self._objects.get(key, {}).values())
 
-    def managed(self, profile: str) -> dict[tuple[str, str, str, str], Obj]:
-        """Every watched object labelled as made by `profile`, by (apiVersion, kind, namespace, name)."""
-        out: dict[tuple[str, str, str, str], Obj] = {}
+    def managed(self, profile: str, uid: str) -> Owned:
+        """The objects the profile named `profile` (with `uid`) made, by identity, and those of them another
+        controller has since adopted (see kinds.ownership). Our labels only narrow the search."""
+        out = Owned({}, {})
         for store in self._objects.values():
-            for (namespace, name), obj in store.items():
+            for obj in store.values():
                 labels = (obj.get("metadata") or {}).get("labels") or {}
-                if labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE and labels.get(LABEL_PROFILE) == profile:
-                    out[(str(obj.get("apiVersion")), str(obj.get("kind")), namespace, name)] = obj
+                if labels.get(LABEL_MANAGED_BY) != MANAGED_BY_VALUE or labels.get(LABEL_PROFILE) != profile:
+                    continue
+                whose = kinds.ownership(obj, uid)
+                if whose == "ours":
+                    out.ours[kinds.ident_of(obj)] = obj
+                elif whose == "adopted":
+                    out.adopted[kinds.ident_of(obj)] = obj
         return out
 
     def snapshot(self) -> Snapshot:
