@@ -29,7 +29,8 @@ def _cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def test_valid_spec_ready_but_not_conformant() -> None:
     status = build_status(None, VALID, resolve_version("auto", "v1.36.3"), 4, T0)
-    assert set(status) == set(OWNED_KEYS) - {"requirements", "components"}  # nothing evaluated or reconciled
+    # nothing evaluated or reconciled; lastEvaluated is the pass's heartbeat (with_heartbeat), not build_status's
+    assert set(status) == set(OWNED_KEYS) - {"requirements", "components", "lastEvaluated"}
     assert status["observedGeneration"] == 4
     assert status["kubernetesVersion"] == "v1.36"
     assert status["summary"] == {
@@ -178,3 +179,17 @@ def test_matches_the_status_schema(spec: SpecFacts | SpecError) -> None:
     res = resolve_version("auto", "v1.36.3") if isinstance(spec, SpecFacts) else None
     status = build_status(None, spec, res, 1, T0)
     assert ProfileStatus.model_validate(status).model_dump(exclude_unset=True, by_alias=True) == status
+
+
+def test_heartbeat_writes_last_evaluated_only_on_change_or_every_ten_minutes() -> None:
+    from aiconform.operator.status import status_patch, with_heartbeat
+
+    first = with_heartbeat(None, build_status(None, VALID, resolve_version("auto", "v1.36.3"), 4, T0), T0)
+    assert first["lastEvaluated"] == T0
+    same = build_status(first, VALID, resolve_version("auto", "v1.36.3"), 4, "2026-01-01T00:05:00Z")
+    quiet = with_heartbeat(first, same, "2026-01-01T00:05:00Z")
+    assert status_patch(first, quiet) == {}  # an idle cluster: no write between heartbeats
+    later = with_heartbeat(first, same, "2026-01-01T00:10:01Z")
+    assert status_patch(first, later) == {"lastEvaluated": "2026-01-01T00:10:01Z"}
+    changed = build_status(first, VALID, resolve_version("auto", "v1.36.3"), 5, "2026-01-01T00:01:00Z")
+    assert with_heartbeat(first, changed, "2026-01-01T00:01:00Z")["lastEvaluated"] == "2026-01-01T00:01:00Z"

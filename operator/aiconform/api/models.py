@@ -773,6 +773,12 @@ class RequirementResult(_Status):
     message: str = Field(default="", max_length=32768, description="Human-readable explanation.")
     evidence: list[str] = Field(default=[], description="URLs, object references or observations supporting it.")
     declared: bool = Field(default=False, description="Whether the status comes from spec.requirements.")
+    tier: Literal["Observed", "ControllerStatus", "APIPresence", "Declared"] | None = Field(
+        default=None,
+        description="What the verdict rests on: Observed (a probe saw the behaviour), ControllerStatus (a status "
+        "the controller wrote, current for the object's generation), APIPresence (objects exist) or Declared "
+        "(spec.requirements). Implemented needs Observed or ControllerStatus for what the API can show.",
+    )
     details: dict[str, Any] = Field(default={}, description="Check-specific structured evidence.")
 
 

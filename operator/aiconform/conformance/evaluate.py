@@ -12,17 +12,20 @@ Counting rules:
   with a justification where the context does not apply. `scripts/validate.go` is stricter and demands
   `Implemented` on every MUST; an export to PRODUCT.yaml must write such an item as Implemented with the N/A
   reasoning in notes, as recent submissions do.
-- A declaration replaces the check entirely (status, notes as message, evidence; reason `Declared`).
+- A declaration fills in what the check cannot show; the check still runs, and what it shows wins
+  (`evidence.weigh_declaration`). Every verdict then passes `evidence.enforce`, the one place where
+  `Implemented` is held to live evidence.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from aiconform.api.models import DeclaredRequirement, ProfileSpec
-from aiconform.conformance import catalog
+from aiconform.conformance import catalog, evidence
 from aiconform.conformance.catalog import Requirement
 from aiconform.conformance.checks import CHECKS
 from aiconform.conformance.verdict import ABSENCE_REASONS, CHECK_ERROR, DECLARED, NOT_IMPLEMENTED, Verdict, is_met
@@ -65,6 +68,7 @@ def declared_verdict(requirement: str, declared: DeclaredRequirement) -> Verdict
         message=declared.notes or "declared in spec.requirements",
         evidence=tuple(declared.evidence),
         declared=True,
+        tier=evidence.DECLARED_TIER,
     )
 
 
@@ -78,7 +82,7 @@ def run_check(requirement: str, snapshot: Snapshot, spec: ProfileSpec) -> Verdic
     except Exception as exc:  # a bug in a check must not take the whole evaluation down
         return Verdict(requirement, NOT_IMPLEMENTED, CHECK_ERROR, f"check failed: {type(exc).__name__}: {exc}")
     if verdict.requirement != requirement:
-        return Verdict(requirement, verdict.status, verdict.reason, verdict.message, verdict.evidence)
+        return dataclasses.replace(verdict, requirement=requirement)
     return verdict
 
 
@@ -90,14 +94,15 @@ def _with_declare_hint(verdict: Verdict, req: Requirement) -> Verdict:
         f"; if the platform does not offer this capability, declare spec.requirements.{req.id} "
         'with status "N/A" and notes saying why'
     )
-    return Verdict(verdict.requirement, verdict.status, verdict.reason, verdict.message + hint, verdict.evidence)
+    return dataclasses.replace(verdict, message=verdict.message + hint)
 
 
 def _verdict_for(req: Requirement, snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
+    checked = evidence.enforce(_with_declare_hint(run_check(req.id, snapshot, spec), req))
     declared = spec.requirements.get(req.id)  # type: ignore[call-overload]
     if declared is not None:
-        return declared_verdict(req.id, declared)
-    return _with_declare_hint(run_check(req.id, snapshot, spec), req)
+        return evidence.enforce(evidence.weigh_declaration(declared_verdict(req.id, declared), checked))
+    return checked
 
 
 def evaluate(snapshot: Snapshot, spec: ProfileSpec, version: str) -> Evaluation:

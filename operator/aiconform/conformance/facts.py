@@ -18,6 +18,7 @@ from aiconform.conformance.verdict import (
     CRDS_MISSING,
     DISCOVERY_UNAVAILABLE,
     NOT_IMPLEMENTED,
+    UNREADABLE,
     WEBHOOK_SERVICE_MISSING,
     Verdict,
     VerdictStatus,
@@ -161,6 +162,22 @@ def discovery_missing(requirement: str, snapshot: Snapshot) -> Verdict | None:
         NOT_IMPLEMENTED,
         DISCOVERY_UNAVAILABLE,
         "the snapshot has no API discovery data (served resources), so this cannot be judged",
+    )
+
+
+def unreadable(requirement: str, snapshot: Snapshot, *keys: str) -> Verdict | None:
+    """An `Unreadable` verdict (condition Unknown) when any source this check reads could not be read (a 403, a
+    failed LIST): cannot-see is never evaluated as "not installed". `keys` are source keys (kube/sources.py),
+    e.g. "pods", "clusterqueues.kueue.x-k8s.io"."""
+    why = [f"{k}: {snapshot.unreadable[k]}" for k in keys if k in snapshot.unreadable]
+    if not why:
+        return None
+    return Verdict(
+        requirement,
+        NOT_IMPLEMENTED,
+        UNREADABLE,
+        "cannot tell: " + "; ".join(why[:5]) + " — grant the operator (or the user running check) list and watch",
+        evidence=tuple(f"unreadable {k}" for k in keys if k in snapshot.unreadable),
     )
 
 

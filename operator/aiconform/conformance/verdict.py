@@ -6,6 +6,8 @@ what is wrong; the condition written on the profile is derived from both (`condi
 
 Rules every check follows:
 
+- Every verdict carries its evidence tier; `conformance.evidence.enforce` holds `Implemented` to live evidence
+  (a controller's current status or a probe) in one place for every check.
 - `Implemented` only when the API-visible signals prove the requirement (`APIVerified`). A requirement that only
   running workloads on accelerators can prove is at most `Partially Implemented` with reason `NeedsHardwareTest`,
   and the message says which part needs the hardware test. The user may then run that test and declare the
@@ -84,10 +86,21 @@ INSECURE_ACCELERATOR_ACCESS = "InsecureAcceleratorAccess"
 ADMIN_ACCESS_NOT_DENIED = "AdminAccessNotDenied"
 NO_AI_OPERATOR = "NoAIOperator"
 CRS_NOT_RECONCILED = "CRsNotReconciled"
+PRESENCE_ONLY = "PresenceOnly"  # looks Implemented, but nothing live vouches for it (conformance/evidence.py)
+DECLARATION_CONTRADICTED = "DeclarationContradicted"  # spec.requirements claims what the cluster disproves
+UNREADABLE = "Unreadable"  # a resource the check needs could not be read (403, failed LIST): cannot-see, not absent
 
 # Reasons whose verdict is "we could not tell", not "it is broken": the condition is Unknown.
 UNKNOWN_REASONS: frozenset[str] = frozenset(
-    {NEEDS_HARDWARE_TEST, UNRECOGNIZED_ACCELERATOR, CHECK_ERROR, METRICS_NOT_SCRAPED, DISCOVERY_UNAVAILABLE}
+    {
+        NEEDS_HARDWARE_TEST,
+        UNRECOGNIZED_ACCELERATOR,
+        CHECK_ERROR,
+        METRICS_NOT_SCRAPED,
+        DISCOVERY_UNAVAILABLE,
+        UNREADABLE,
+        PRESENCE_ONLY,
+    }
 )
 # Reasons meaning "the capability was not found at all". On a conditional requirement ("If the platform
 # provides...") the evaluation adds a hint to declare N/A when the platform really does not offer it.
@@ -106,6 +119,12 @@ class Verdict:
     message: str
     evidence: tuple[str, ...] = ()
     declared: bool = False
+    # What the verdict rests on (conformance/evidence.py): Observed, ControllerStatus, APIPresence or Declared.
+    # The weakest by default: a check must say when a live controller's status or a probe vouches for it.
+    tier: str = "APIPresence"
+    # Objects or facts the API shows to be wrong ("Pod team-a/x runs privileged with /dev"): a declaration
+    # claiming more than the check can never hide them.
+    faults: tuple[str, ...] = ()
 
     @property
     def met(self) -> bool:

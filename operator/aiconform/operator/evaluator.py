@@ -46,6 +46,7 @@ from aiconform.operator.status import (
     condition_status,
     format_validation_errors,
     status_patch,
+    with_heartbeat,
 )
 
 DEBOUNCE = 0.2  # seconds: coalesce a burst of watch events into one evaluation
@@ -341,9 +342,11 @@ class Operator:
         # The checks take seconds at scale: in a thread, on a snapshot taken here (the loop mutates the view).
         # kopf updates the daemon's body in place: the thread gets a copy.
         frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
+        now = utc_now()
         new, evaluation = await asyncio.to_thread(
-            gcpause.uninterrupted, decide, frozen, old, utc_now(), self.view.snapshot(), components
+            gcpause.uninterrupted, decide, frozen, old, now, self.view.snapshot(), components
         )
+        new = with_heartbeat(old, new, now)
         diff = status_patch(old, new)
         if diff:
             await self.kept_client("pass").request(

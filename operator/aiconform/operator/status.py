@@ -7,6 +7,7 @@ checklist vocabulary, the counts, and `Conformant` — `True` only when every MU
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,11 @@ OWNED_KEYS: tuple[str, ...] = (
     "conditions",
     "requirements",
     "components",
+    "lastEvaluated",
 )
+# A verdict unchanged for this long is written again with a new lastEvaluated, so a consumer can tell a verdict
+# from last minute from one of last week (the operator down): one write per profile per 10 minutes at most.
+HEARTBEAT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ def _from_evaluation(evaluation: Evaluation) -> tuple[dict[str, Any], tuple[Stat
                 "message": v.message,
                 "evidence": list(v.evidence),
                 "declared": v.declared,
+                "tier": v.tier,
             }
         )
         if req.level == "MUST" and cstatus == "False":
@@ -227,6 +233,29 @@ def status_patch(old_status: Mapping[str, Any] | None, new_status: Mapping[str, 
         if not _merge_diff(rest_old, rest_new, [k for k in OWNED_KEYS if k != "conditions"]):
             return {}
     return _merge_diff(old, new_status, OWNED_KEYS)
+
+
+def _parse_time(text: Any) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
+
+
+def with_heartbeat(
+    old_status: Mapping[str, Any] | None, new_status: Mapping[str, Any], now: str, every: float = HEARTBEAT_SECONDS
+) -> dict[str, Any]:
+    """`new_status` with `lastEvaluated`: now when anything else changed or the last one is `every` seconds old,
+    else the old one kept (so an idle cluster still causes no write between heartbeats)."""
+    old = old_status or {}
+    previous = old.get("lastEvaluated")
+    out = {**new_status, "lastEvaluated": previous}
+    if previous is None or status_patch(old, out):
+        return {**new_status, "lastEvaluated": now}
+    then, current = _parse_time(previous), _parse_time(now)
+    if then is None or current is None or (current - then).total_seconds() >= every:
+        return {**new_status, "lastEvaluated": now}
+    return out
 
 
 def condition_status(status: Mapping[str, Any] | None, type_: str) -> str | None:

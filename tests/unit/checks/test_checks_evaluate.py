@@ -15,7 +15,7 @@ NA_AUTOSCALING = {
 
 
 def _implemented(requirement):
-    return lambda snapshot, spec: Verdict(requirement, "Implemented", "APIVerified", "ok")
+    return lambda snapshot, spec: Verdict(requirement, "Implemented", "APIVerified", "ok", tier="Observed")
 
 
 def test_registry_covers_every_requirement():
@@ -64,7 +64,9 @@ def test_versions_follow_the_catalog():
 def test_declared_na_is_honoured_instead_of_the_check():
     e = evaluate(Snapshot(), profile(requirements=NA_AUTOSCALING), "v1.36")
     v = e.verdict("cluster_autoscaling")
-    assert v == Verdict("cluster_autoscaling", "N/A", "Declared", "on-prem, fixed GPU pools", ("docs/pools.md",), True)
+    assert v == Verdict(
+        "cluster_autoscaling", "N/A", "Declared", "on-prem, fixed GPU pools", ("docs/pools.md",), True, "Declared"
+    )
 
 
 def test_conditional_absence_suggests_declaring_na():
@@ -115,7 +117,11 @@ def test_real_evaluation_is_not_conformant_on_a_bare_cluster():
         device_classes=[device_class("gpu.nvidia.com")],
     )
     e = evaluate(s, profile(), "v1.35")
-    assert e.verdict("dra_support").status == "Implemented"
+    # Published slices and a class are presence: Implemented needs a probe's allocation (or a controller's status).
+    assert (e.verdict("dra_support").status, e.verdict("dra_support").reason) == (
+        "Partially Implemented",
+        "PresenceOnly",
+    )
     assert not e.conformant and e.must_met < e.must_total
 
 
