@@ -90,6 +90,16 @@ def test_exit_code_follows_evaluation_conformant() -> None:
     assert exit_code(FakeEvaluation(**{**ev.__dict__, "conformant": False}), "must") == EXIT_FAILED
 
 
+def test_exit_code_is_a_tool_error_when_a_must_could_not_be_read() -> None:
+    from aiconform.checker.commands import EXIT_CANNOT_RUN
+    from aiconform.conformance.verdict import Verdict
+
+    ev = make_eval("v1.36", {})
+    unread = Verdict("gang_scheduling", "Not Implemented", "Unreadable", "cannot tell: clusterqueues: HTTP 403")
+    verdicts = tuple(unread if v.requirement == "gang_scheduling" else v for v in ev.verdicts)
+    assert exit_code(FakeEvaluation(**{**ev.__dict__, "verdicts": verdicts}), "must") == EXIT_CANNOT_RUN
+
+
 def test_exit_code_rejects_unknown_fail_on() -> None:
     with pytest.raises(ValueError):
         exit_code(make_eval("v1.36", {}), "may")

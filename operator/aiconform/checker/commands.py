@@ -45,6 +45,7 @@ from aiconform.checker.report.product_yaml import (
 from aiconform.checker.report.table import render_table, summary_line
 from aiconform.conformance.catalog import AUTO, REASON_NEWER_THAN_KNOWN, known_versions, resolve_version
 from aiconform.conformance.evaluate import Evaluation, evaluate
+from aiconform.conformance.verdict import UNREADABLE
 from aiconform.errors import CliError
 from aiconform.kube.client import Credentials, KubeClient
 from aiconform.kube.collect import CollectError, collect
@@ -78,13 +79,17 @@ TABLE_WIDTH = 160  # when not on a terminal
 
 
 def exit_code(evaluation: EvaluationView, fail_on: str) -> int:
-    """0 when the run passes under --fail-on, 1 when a requirement fails it.
+    """0 when the run passes under --fail-on, 1 when a requirement fails it, 2 when a MUST could not be evaluated.
 
     must: `evaluation.conformant` (every MUST Implemented, or N/A where evaluate() accepts it).
     should: that, and every SHOULD Implemented or N/A.
     """
     if fail_on not in ("must", "should"):
         raise ValueError(f"fail_on must be 'must' or 'should', not {fail_on!r}")
+    # A MUST that could not be evaluated (a resource we may not read, a failed LIST) is a tool problem, not a
+    # verdict: cannot-see is never reported as absent.
+    if any(req.level == "MUST" and v.reason == UNREADABLE for req, v in rows(evaluation)):
+        return EXIT_CANNOT_RUN
     if not evaluation.conformant:
         return EXIT_FAILED
     if any(counts_as_failure(req, v, fail_on) for req, v in rows(evaluation)):
