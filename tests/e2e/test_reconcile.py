@@ -355,3 +355,49 @@ def test_deleting_an_orphan_profile_leaves_its_objects_to_live_on(cluster: Clust
     assert set(after) == {o["metadata"]["uid"] for o in before}
     assert all(not o["metadata"].get("ownerReferences") for o in after.values())
     assert stack.owned("clusterqueues.kueue.x-k8s.io")
+
+
+def test_a_preferred_version_other_than_ours_never_makes_the_operator_replace_its_object(
+    cluster: Cluster, operator: Operator, stack: Stack
+) -> None:
+    """Kueue moving to a new version: the watches see ClusterQueues at the CRD's preferred version (here a `v1`
+    we add, sorting above the `v1beta2` we write), and identity without the version keeps the applier from
+    pruning "its old one" and creating "a new one" on every pass."""
+    crd_name = "clusterqueues.kueue.x-k8s.io"
+    original = cluster.get_json("crd", crd_name)
+    ours = next(v for v in original["spec"]["versions"] if v["name"] == "v1beta2")
+    assert not any(v["name"] == "v1" for v in original["spec"]["versions"]), "the upstream CRD already serves v1"
+    # Same schema, no conversion: the API server only rewrites apiVersion between the two.
+    extra = {**ours, "name": "v1", "served": True, "storage": False}
+    patch = [
+        {"op": "add", "path": "/spec/versions/-", "value": extra},
+        {"op": "replace", "path": "/spec/conversion", "value": {"strategy": "None"}},
+    ]
+    cluster.kubectl("patch", "crd", crd_name, "--type=json", "-p", json.dumps(patch))
+    try:
+        cluster.wait_for(
+            "kueue.x-k8s.io/v1 served",
+            lambda: "kueue.x-k8s.io/v1" in cluster.kubectl("api-versions").stdout.split(),
+            timeout=30,
+        )
+        _ready_stack(stack)
+        cq = f"e2e-{stack.id}"
+        uid = cluster.get_json("clusterqueues.v1.kueue.x-k8s.io", cq)["metadata"]["uid"]
+        # Several passes: each new tenant wakes one; the ClusterQueue must stay the same object all along.
+        for i in range(3):
+            stack.tenant()
+            cluster.wait_for(
+                f"pass {i} saw the new tenant",
+                lambda: len(stack.owned("localqueues.kueue.x-k8s.io")) == len(stack.namespaces),
+                timeout=30,
+            )
+        assert cluster.get_json("clusterqueues.v1beta2.kueue.x-k8s.io", cq)["metadata"]["uid"] == uid
+        assert stack.component("kueue")["state"] == "Ready"
+        log = operator.log_text()
+        assert log.count(f"Created ClusterQueue {cq}") == 1 and f"Pruned ClusterQueue {cq}" not in log
+    finally:
+        versions = [v for v in cluster.get_json("crd", crd_name)["spec"]["versions"] if v["name"] != "v1"]
+        restore = [{"op": "replace", "path": "/spec/versions", "value": versions}]
+        if "conversion" in original["spec"]:
+            restore.append({"op": "replace", "path": "/spec/conversion", "value": original["spec"]["conversion"]})
+        cluster.kubectl("patch", "crd", crd_name, "--type=json", "-p", json.dumps(restore))

@@ -84,10 +84,11 @@ def is_subset(want: Any, have: Any) -> bool:
 
 
 def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """What we compare: everything but the server's bookkeeping."""
+    """What we compare: everything but the server's bookkeeping, and the version: an object seen at its CRD's
+    preferred version is the same object we wrote at ours (an update per pass would follow otherwise)."""
     meta = obj.get("metadata") or {}
     kept = {k: meta[k] for k in ("labels", "annotations", "ownerReferences") if k in meta}
-    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": kept}
+    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion")}, "metadata": kept}
 
 
 @dataclass(frozen=True)
