@@ -113,12 +113,12 @@ def test_table_plain_has_one_line_per_requirement_and_summary() -> None:
     text = render_table(ev, color=False)
     assert not ANSI.search(text)
     lines = text.splitlines()
-    assert lines[0].split() == ["REQUIREMENT", "LEVEL", "STATUS", "REASON", "MESSAGE"]
+    assert lines[0].split() == ["REQUIREMENT", "LEVEL", "STATUS", "EVIDENCE", "REASON", "MESSAGE"]
     for req in requirements_for("v1.36"):
         assert sum(1 for line in lines if line.startswith(req.id + " ")) == 1
     assert "Conformant: no — MUST 7/8, SHOULD 5/6 (checklist v1.36)" in lines
     row = next(line for line in lines if line.startswith("ai_inference "))
-    assert "MUST" in row and "Not Implemented" in row and "CRDsMissing" in row
+    assert "MUST" in row and "Not Implemented" in row and "APIPresence" in row and "CRDsMissing" in row
 
 
 def test_table_conformant_summary() -> None:
@@ -183,6 +183,7 @@ def test_json_shape_and_order() -> None:
         "conditional": False,
         "status": "Not Implemented",
         "reason": "CRDsMissing",
+        "tier": "APIPresence",
         "message": "dra_support is not implemented",
         "evidence": ["CustomResourceDefinition/dra_support.example.io"],
         "declared": False,

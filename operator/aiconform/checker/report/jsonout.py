@@ -21,6 +21,7 @@ def _verdict(req: Requirement, v: VerdictView) -> dict[str, Any]:
         "conditional": req.conditional,
         "status": v.status,
         "reason": v.reason,
+        "tier": v.tier,
         "message": v.message,
         "evidence": list(v.evidence),
         "declared": v.declared,

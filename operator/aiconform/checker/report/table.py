@@ -14,7 +14,8 @@ _STATUS_COLOURS = {
     "N/A": "\033[2m",  # dim
 }
 _BOLD = "\033[1m"
-_HEADERS: tuple[str, str, str, str, str] = ("REQUIREMENT", "LEVEL", "STATUS", "REASON", "MESSAGE")
+_HEADERS: tuple[str, str, str, str, str, str] = ("REQUIREMENT", "LEVEL", "STATUS", "EVIDENCE", "REASON", "MESSAGE")
+_FIXED = len(_HEADERS) - 1  # every column but the message is padded
 _MIN_MESSAGE = 30
 
 
@@ -37,17 +38,18 @@ def summary_line(evaluation: EvaluationView) -> str:
 def render_table(evaluation: EvaluationView, color: bool, width: int = 160) -> str:
     """The table; `color` adds ANSI colours to the status column and the summary; `width` bounds each line."""
     cells = [
-        (req.id, req.level + ("*" if v.declared else ""), v.status, v.reason, v.message) for req, v in rows(evaluation)
+        (req.id, req.level + ("*" if v.declared else ""), v.status, v.tier, v.reason, v.message)
+        for req, v in rows(evaluation)
     ]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(_HEADERS[:4])]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(_HEADERS[:_FIXED])]
     used = sum(widths) + 2 * len(widths)
     message_width = max(width - used, _MIN_MESSAGE)
 
-    def line(cells: tuple[str, str, str, str, str], status_colour: str = "") -> str:
-        padded = [cell.ljust(w) for cell, w in zip(cells[:4], widths, strict=True)]
+    def line(cells: tuple[str, str, str, str, str, str], status_colour: str = "") -> str:
+        padded = [cell.ljust(w) for cell, w in zip(cells[:_FIXED], widths, strict=True)]
         if status_colour:
             padded[2] = f"{status_colour}{padded[2]}{_RESET}"
-        return "  ".join([*padded, _truncate(cells[4], message_width)]).rstrip()
+        return "  ".join([*padded, _truncate(cells[_FIXED], message_width)]).rstrip()
 
     out = [line(_HEADERS)]
     for row in cells:
