@@ -12,13 +12,15 @@ Rules every check follows:
   running workloads on accelerators can prove is at most `Partially Implemented` with reason `NeedsHardwareTest`,
   and the message says which part needs the hardware test. The user may then run that test and declare the
   result in `spec.requirements` with evidence (reason `Declared`).
-- `N/A` (`NotApplicable`, `NoAcceleratorNodes`) only when the capability does not exist on this hardware or
-  platform, and never for a non-conditional MUST: a MUST the checks cannot find is `Not Implemented`, so a
+- `N/A` (`NotApplicable`) only when the capability does not exist on this hardware or platform, and never for
+  a non-conditional MUST: a MUST the checks cannot find is `Not Implemented`, so a
   wrong node selector can never make a cluster look conformant.
 - `UnrecognizedAccelerator`: the KARs ask for "Unknown rather than failure" on accelerators a checker does not
   know. The checklist has no "unknown" status, and `N/A` would count as met, so the status is
   `Not Implemented` (nothing was shown) while the condition is `Unknown` (nothing was disproved); the message asks
   for a declaration with evidence.
+- `NoAcceleratorNodes`: no node exposes an accelerator, so the accelerator requirements cannot be evaluated:
+  `Not Implemented` with condition `Unknown`, never N/A by itself (a cluster without accelerators declares N/A).
 - `CheckError` (a check raised), `MetricsNotScraped` and `DiscoveryUnavailable` (the evidence was not collected)
   are likewise `Not Implemented` or `Partially Implemented` with condition `Unknown`.
 """
@@ -41,7 +43,7 @@ NOT_APPLICABLE: VerdictStatus = "N/A"
 API_VERIFIED = "APIVerified"  # every API-visible signal is good and they prove the requirement
 NEEDS_HARDWARE_TEST = "NeedsHardwareTest"  # API-visible part good; only workloads on accelerators prove the rest
 NOT_APPLICABLE_REASON = "NotApplicable"  # the hardware/platform lacks the capability
-NO_ACCELERATOR_NODES = "NoAcceleratorNodes"  # no node matches spec.accelerators.nodeSelector
+NO_ACCELERATOR_NODES = "NoAcceleratorNodes"  # no node exposes accelerators: the requirement cannot be evaluated
 UNRECOGNIZED_ACCELERATOR = "UnrecognizedAccelerator"  # KAR rule: unknown accelerator → Unknown, not failure
 DECLARED = "Declared"  # taken from spec.requirements instead of a check
 CHECK_ERROR = "CheckError"  # the check raised; a bug, reported instead of crashing the evaluation
@@ -61,7 +63,10 @@ DRIVER_BELOW_MINIMUM = "DriverBelowMinimum"
 DRIVER_VERSION_UNKNOWN = "DriverVersionUnknown"
 DRIVER_VERSION_NOT_IN_DRA = "DriverVersionNotInDRA"
 DRIVER_DAEMONSET_NOT_READY = "DriverDaemonSetNotReady"
+DRIVER_SOURCES_DISAGREE = "DriverSourcesDisagree"  # a node's GFD label and DRA attribute name different drivers
 SHARING_NOT_CONFIGURED = "SharingNotConfigured"
+SHARING_NOT_ADVERTISED = "SharingNotAdvertised"  # a sharing label, but the node advertises no shared devices
+VIRTUALIZATION_NOT_ADVERTISED = "VirtualizationNotAdvertised"  # vGPU labels, but no device advertised
 NO_ACCEPTED_GATEWAY_CLASS = "NoAcceptedGatewayClass"
 NO_INFERENCE_POOL = "NoInferencePool"
 NO_INFERENCE_POOL_ROUTE = "NoInferencePoolRoute"
@@ -100,6 +105,7 @@ UNKNOWN_REASONS: frozenset[str] = frozenset(
         DISCOVERY_UNAVAILABLE,
         UNREADABLE,
         PRESENCE_ONLY,
+        NO_ACCELERATOR_NODES,
     }
 )
 # Reasons meaning "the capability was not found at all". On a conditional requirement ("If the platform
