@@ -6,18 +6,23 @@ snapshot may hold half-initialized objects (no status yet) and a check must neve
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiconform.api.models import ProfileSpec
 from aiconform.conformance.verdict import (
     CONTROLLER_UNAVAILABLE,
     CRDS_MISSING,
     DISCOVERY_UNAVAILABLE,
+    IMPLEMENTED,
+    NOT_APPLICABLE,
     NOT_IMPLEMENTED,
+    PARTIAL,
+    PRESENCE_ONLY,
     UNREADABLE,
     WEBHOOK_SERVICE_MISSING,
     Verdict,
@@ -258,9 +263,50 @@ def find_deployments(snapshot: Snapshot, predicate: Callable[[Obj], bool]) -> li
     return sorted((d for d in snapshot.deployments if predicate(d)), key=lambda d: (namespace(d), name(d)))
 
 
+def deployment_images(dep: Obj) -> list[str]:
+    """The container images of a Deployment's pod template."""
+    pod_spec = as_map(as_map(spec_of(dep).get("template")).get("spec"))
+    return [str(as_map(c).get("image", "")) for c in as_list(pod_spec.get("containers")) if as_map(c).get("image")]
+
+
+def image_repository(image: str) -> str:
+    """`registry.k8s.io/kueue/kueue:v0.13.1@sha256:...` → `registry.k8s.io/kueue/kueue`."""
+    repo = image.split("@", 1)[0]
+    slash = repo.rfind("/")
+    colon = repo.rfind(":")
+    return repo[:colon] if colon > slash else repo
+
+
+@dataclass(frozen=True)
+class ControllerMatch:
+    """How a controller's Deployment is recognised, whatever a Helm release called it: by name (also under a
+    release prefix, `<release>-<name>`), by any of its label pairs, or by its image repository (the path after
+    the registry: `kueue/kueue` matches `registry.k8s.io/kueue/kueue:v0.13.1`)."""
+
+    names: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    images: tuple[str, ...] = ()
+    name_contains: tuple[str, ...] = ()  # looser: any name holding the fragment (`cluster-autoscaler`)
+
+    def __call__(self, dep: Obj) -> bool:
+        dep_name = name(dep)
+        if any(dep_name == n or dep_name.endswith(f"-{n}") for n in self.names):
+            return True
+        if any(fragment in dep_name for fragment in self.name_contains):
+            return True
+        dep_labels = labels(dep)
+        if any(dep_labels.get(k) == v for k, v in self.labels):
+            return True
+        repos = [image_repository(i) for i in deployment_images(dep)]
+        return any(r == i or r.endswith(f"/{i}") for r in repos for i in self.images)
+
+
 @dataclass(frozen=True)
 class ControllerLookup:
-    """A controller Deployment found (or not) by a predicate: the healthy one wins."""
+    """A controller Deployment found (or not) by a predicate: the healthy one wins.
+
+    A Deployment's name and availableReplicas are APIPresence evidence at best (any image is "available" under a
+    simulator, and a running pod says nothing about reconciling); 0 available replicas is evidence against."""
 
     available: Obj | None
     unavailable: tuple[Obj, ...]
@@ -279,6 +325,121 @@ def lookup_controller(snapshot: Snapshot, predicate: Callable[[Obj], bool]) -> C
     deps = find_deployments(snapshot, predicate)
     healthy = next((d for d in deps if deployment_available(d)), None)
     return ControllerLookup(healthy, tuple(d for d in deps if not deployment_available(d)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A controller's own status, current for the object's generation
+
+
+def generation(obj: Obj) -> int | None:
+    value = meta(obj).get("generation")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def observed_behind(obj: Obj, cond: Mapping[str, Any] | None = None) -> str:
+    """`observedGeneration 1 < generation 2` when the status (the condition's observedGeneration, else
+    `status.observedGeneration`) is older than the object's spec; "" when current or when the API records no
+    generation at all (then the status is all there is)."""
+    gen = generation(obj)
+    observed = cond.get("observedGeneration") if cond is not None else None
+    if observed is None:
+        observed = status_of(obj).get("observedGeneration")
+    if gen is None or not isinstance(observed, int) or isinstance(observed, bool):
+        return ""
+    return f"observedGeneration {observed} < generation {gen}" if observed < gen else ""
+
+
+Outcome = Literal["live", "failed", "stale", "unreconciled", "pending"]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One object as its controller reported it: `live` (a current success status), `failed` (a current failure
+    status), `stale` (status older than the spec), `unreconciled` (no status at all), `pending` (neither)."""
+
+    ref: str
+    outcome: Outcome
+    detail: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.ref} {self.detail}"
+
+
+def judge_condition(kind: str, obj: Obj, type_: str, good: Iterable[str] = ("True",)) -> Judged:
+    """An object by the condition `type_` its controller writes (Active, Ready, Accepted, Programmed, ...)."""
+    obj_ref = ref(kind, obj)
+    if not status_of(obj):
+        return Judged(obj_ref, "unreconciled", "has no status (its controller never reconciled it)")
+    cond = condition(obj, type_)
+    lag = observed_behind(obj, cond)
+    if lag:
+        return Judged(obj_ref, "stale", f"status is not current ({lag})")
+    if cond is None:
+        return Judged(obj_ref, "unreconciled", f"has no {type_} condition")
+    if str(cond.get("status")) in set(good):
+        return Judged(obj_ref, "live", f"{type_}={cond.get('status')}")
+    return Judged(obj_ref, "failed", condition_detail(obj, type_))
+
+
+def judge_field(kind: str, obj: Obj, field: str, good: Iterable[str], bad: Iterable[str] = ()) -> Judged:
+    """An object by a status field its controller writes (a RayCluster's `state`, a PodGroup's `phase`)."""
+    obj_ref = ref(kind, obj)
+    if not status_of(obj):
+        return Judged(obj_ref, "unreconciled", "has no status (its controller never reconciled it)")
+    lag = observed_behind(obj)
+    if lag:
+        return Judged(obj_ref, "stale", f"status is not current ({lag})")
+    value = str(status_of(obj).get(field) or "")
+    if value.lower() in {g.lower() for g in good}:
+        return Judged(obj_ref, "live", f"{field}: {value}")
+    if value.lower() in {b.lower() for b in bad}:
+        return Judged(obj_ref, "failed", f"{field}: {value}")
+    return Judged(obj_ref, "pending", f"{field}: {value or 'unset'}")
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What a controller's statuses say about it, over the objects it should reconcile."""
+
+    judged: tuple[Judged, ...] = ()
+
+    def of(self, outcome: Outcome) -> list[Judged]:
+        return [j for j in self.judged if j.outcome == outcome]
+
+    @property
+    def live(self) -> list[Judged]:
+        return self.of("live")
+
+    @property
+    def neglected(self) -> list[Judged]:
+        """Objects it should have reconciled but did not: evidence against the controller."""
+        return self.of("stale") + self.of("unreconciled")
+
+    @property
+    def failed(self) -> list[Judged]:
+        return self.of("failed")
+
+    def __add__(self, other: Reconciliation) -> Reconciliation:
+        return Reconciliation(self.judged + other.judged)
+
+
+def reconciliation(judged: Iterable[Judged]) -> Reconciliation:
+    return Reconciliation(tuple(sorted(judged, key=lambda j: j.ref)))
+
+
+def scheduled_pods(snapshot: Snapshot, scheduler_names: Iterable[str]) -> list[Obj]:
+    """Pods a given scheduler bound: `spec.schedulerName` is one of `scheduler_names`, a node is set, and the
+    `PodScheduled=True` condition is there (the scheduler's own write)."""
+    wanted = set(scheduler_names)
+    return sorted(
+        (
+            p
+            for p in snapshot.pods
+            if str(spec_of(p).get("schedulerName", "")) in wanted and pod_node(p) and condition_true(p, "PodScheduled")
+        ),
+        key=lambda p: (namespace(p), name(p)),
+    )
 
 
 def pod_ready(pod: Obj) -> bool:
@@ -425,7 +586,8 @@ def format_version(version: tuple[int, ...]) -> str:
 
 @dataclass(frozen=True)
 class Stack:
-    """A software stack recognized by its CRDs, its controller Deployment and the webhooks of its API groups."""
+    """A software stack recognized by its CRDs, its controller Deployment (by name under any Helm release
+    prefix, labels or image) and the webhooks of its API groups."""
 
     label: str  # "Kueue"
     crds: tuple[str, ...]
@@ -440,24 +602,39 @@ class StackHealth:
     present: bool  # some of its CRDs exist (or, without CRDs, a controller Deployment exists)
     problems: tuple[Problem, ...]
     evidence: tuple[str, ...]
+    # The statuses its controller wrote (filled by the check, which knows what the controller reconciles).
+    reconciled: Reconciliation = Reconciliation()
 
     @property
     def healthy(self) -> bool:
+        """Nothing wrong as far as the API shows (presence at least; `live` says whether a status vouches)."""
         return self.present and not self.problems
+
+    @property
+    def live(self) -> bool:
+        """Healthy, and a current status written by its controller vouches for it, with nothing it neglected."""
+        return self.healthy and bool(self.reconciled.live) and not self.reconciled.neglected
+
+    def with_reconciliation(self, reconciled: Reconciliation) -> StackHealth:
+        return dataclasses.replace(self, reconciled=self.reconciled + reconciled)
 
 
 def deployment_named(*names: str) -> Callable[[Obj], bool]:
-    wanted = frozenset(names)
-    return lambda dep: name(dep) in wanted
+    """A controller Deployment by name, also under a Helm release prefix (`<release>-<name>`)."""
+    return ControllerMatch(names=names)
 
 
 def deployment_name_contains(fragment: str) -> Callable[[Obj], bool]:
-    return lambda dep: fragment in name(dep)
+    return ControllerMatch(name_contains=(fragment,))
 
 
 def assess_stack(snapshot: Snapshot, stack: Stack) -> StackHealth:
-    """CRDs Established (`CRDsMissing`), a controller available (`ControllerUnavailable`), webhooks backed by a
-    Service (`WebhookServiceMissing`)."""
+    """CRDs Established (`CRDsMissing`), a controller Deployment not down (`ControllerUnavailable` when every
+    matching Deployment has 0 available replicas), webhooks backed by a Service (`WebhookServiceMissing`).
+
+    A Deployment that is not found is not a problem by itself (a controller may run under a name, label and
+    image we do not know, or outside the cluster): what vouches for a controller is the status it writes
+    (`StackHealth.reconciled`), which the check adds."""
     problems: list[Problem] = []
     evidence: list[str] = []
     missing = crd_problems(snapshot, stack.crds)
@@ -466,17 +643,51 @@ def assess_stack(snapshot: Snapshot, stack: Stack) -> StackHealth:
     else:
         evidence += crd_evidence(stack.crds)
     controller = lookup_controller(snapshot, stack.controller)
-    if controller.available is None:
+    if controller.available is not None:
+        evidence.append(deployment_state(controller.available))
+    elif controller.unavailable:
         problems.append(
             Problem(
                 CONTROLLER_UNAVAILABLE, controller.describe_missing(f"{stack.label} controller {stack.controller_name}")
             )
         )
-    else:
-        evidence.append(deployment_state(controller.available))
     hooks, hook_evidence = webhook_service_problems(snapshot, stack.webhook_groups)
     if hooks:
         problems.append(Problem(WEBHOOK_SERVICE_MISSING, f"{stack.label} {webhook_problem(hooks)}"))
     evidence += capped(hook_evidence, 3)
     present = any_crd_present(snapshot, stack.crds) if stack.crds else controller.found
     return StackHealth(stack, present, tuple(problems), tuple(evidence))
+
+
+def controller_found(snapshot: Snapshot, stack: Stack) -> bool:
+    return lookup_controller(snapshot, stack.controller).found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verdicts by evidence
+
+
+def presence_only(requirement: str, message: str, evidence: Sequence[str], faults: Sequence[str] = ()) -> Verdict:
+    """Looks Implemented, but only objects were seen: Partially Implemented, `PresenceOnly`, tier APIPresence.
+    `message` says what was seen and what the next tier needs."""
+    return Verdict(requirement, PARTIAL, PRESENCE_ONLY, message, tuple(evidence), faults=tuple(faults))
+
+
+def unless_unreadable(verdict: Verdict, snapshot: Snapshot, *keys: str) -> Verdict:
+    """The verdict, or `Unreadable` when it is not Implemented and a source it reads could not be read.
+
+    A source that could not be read is empty in the snapshot, and an empty source only ever makes these checks'
+    verdicts worse (fewer live statuses, more "absent"), so an Implemented verdict stands on what could be read;
+    anything less might be the blindness talking. What the check did find is kept in the message and faults."""
+    if verdict.status == IMPLEMENTED or verdict.status == NOT_APPLICABLE:
+        return verdict
+    blind = unreadable(verdict.requirement, snapshot, *keys)
+    if blind is None:
+        return verdict
+    return dataclasses.replace(
+        blind,
+        message=f"{blind.message}; with what could be read: {verdict.message}",
+        evidence=blind.evidence + verdict.evidence,
+        faults=verdict.faults,
+        tier=verdict.tier,
+    )

@@ -58,12 +58,18 @@ def tenant(name: str, **extra: str) -> Obj:
     return namespace(name, {"aiconform.io/tenant": "true", **extra})
 
 
-def node(name: str, labels: Mapping[str, str] | None = None, allocatable: Mapping[str, str] | None = None) -> Obj:
+def node(
+    name: str,
+    labels: Mapping[str, str] | None = None,
+    allocatable: Mapping[str, str] | None = None,
+    ready: bool = True,
+) -> Obj:
+    """A Node; its kubelet reports it Ready unless `ready=False` (then what it advertises is stale)."""
     alloc = dict(allocatable or {})
     return {
         "kind": "Node",
         "metadata": metadata(name, labels=labels),
-        "status": {"allocatable": alloc, "capacity": alloc},
+        "status": {"allocatable": alloc, "capacity": alloc, "conditions": [cond("Ready", str(ready))]},
     }
 
 
@@ -74,6 +80,7 @@ def gpu_node(
     driver: str | None = "550.90.07",
     allocatable: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
+    ready: bool = True,
 ) -> Obj:
     """A GPU node labelled like GPU Feature Discovery does, plus `labels`."""
     node_labels = {
@@ -86,7 +93,7 @@ def gpu_node(
     if driver is not None:
         node_labels["nvidia.com/cuda.driver-version.full"] = driver
     node_labels.update(labels or {})
-    return node(name, node_labels, allocatable or {"nvidia.com/gpu": str(gpus)})
+    return node(name, node_labels, allocatable or {"nvidia.com/gpu": str(gpus)}, ready)
 
 
 def gpu_uuid(node_name: str, index: int) -> str:
@@ -123,20 +130,37 @@ def gpu_devices(node_name: str, gpus: int = 2, driver: str = "550.90.7", **extra
 
 
 def rslice(
-    node_name: str | None, devices: Sequence[Obj], driver: str = "gpu.nvidia.com", name: str | None = None
+    node_name: str | None,
+    devices: Sequence[Obj],
+    driver: str = "gpu.nvidia.com",
+    name: str | None = None,
+    owned: bool = False,
+    node_selector: Obj | None = None,
+    all_nodes: bool = False,
 ) -> Obj:
+    """A ResourceSlice for `node_name` (spec.nodeName), or with `node_selector` / `all_nodes` instead; `owned`:
+    owned by its Node, as a DRA kubelet plugin publishes it."""
     spec: Obj = {"driver": driver, "pool": {"name": node_name or driver}, "devices": list(devices)}
     if node_name:
         spec["nodeName"] = node_name
-    return {"kind": "ResourceSlice", "metadata": metadata(name or f"{node_name}-{driver}"), "spec": spec}
+    if node_selector is not None:
+        spec["nodeSelector"] = node_selector
+    if all_nodes:
+        spec["allNodes"] = True
+    meta = metadata(name or f"{node_name or 'pool'}-{driver}")
+    if owned and node_name:
+        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": node_name, "uid": f"uid-{node_name}"}]
+    return {"kind": "ResourceSlice", "metadata": meta, "spec": spec}
 
 
-def gpu_slice(node_name: str, gpus: int = 2, driver: str = "550.90.7") -> Obj:
-    return rslice(node_name, gpu_devices(node_name, gpus, driver))
+def gpu_slice(node_name: str, gpus: int = 2, driver: str = "550.90.7", owned: bool = False) -> Obj:
+    return rslice(node_name, gpu_devices(node_name, gpus, driver), owned=owned)
 
 
-def device_class(name: str) -> Obj:
-    return obj("DeviceClass", name)
+def device_class(name: str, *expressions: str) -> Obj:
+    """A DeviceClass; `expressions`: its CEL selectors (none: it selects every device)."""
+    spec = {"selectors": [{"cel": {"expression": e}} for e in expressions]} if expressions else {}
+    return obj("DeviceClass", name, spec=spec)
 
 
 def crd(name: str, established: bool = True, versions: Sequence[str] = ("v1",)) -> Obj:

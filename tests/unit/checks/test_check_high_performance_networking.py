@@ -13,6 +13,16 @@ def test_network_dra_driver_with_rdma():
     assert (v.status, v.reason) == ("Partially Implemented", "NeedsHardwareTest")
     assert "dra.net" in v.message and "with RDMA" in v.message
     assert "ResourceSlice/n-0-dra.net" in v.evidence
+    assert v.tier == "APIPresence"
+    owned = rslice("n-0", [device("eth1", **{"dra.net/rdma": True})], driver="dra.net", owned=True)
+    v = hpn.check(snap(resource_slices=[owned]), profile())
+    assert (v.reason, v.tier) == ("NeedsHardwareTest", "ControllerStatus")
+    assert "rated bandwidth" in v.message
+
+
+def test_unreadable_slices_are_unknown():
+    v = hpn.check(snap(unreadable={"resourceslices.resource.k8s.io": "LIST failed: 500"}), profile())
+    assert v.reason == "Unreadable"
 
 
 def test_multus_only():

@@ -1,6 +1,8 @@
 from checkbuilders import container, namespace, obj, pod, profile, snap, tenant
 
 from aiconform.conformance.checks import secure_accelerator_access as saa
+from aiconform.conformance.evaluate import evaluate
+from aiconform.conformance.verdict import condition_status
 
 DRA_ON = {"components": {"dra": {"enabled": True, "denyAdminAccess": True}}}
 
@@ -94,3 +96,27 @@ def test_admin_access_policy_present():
     assert v.reason == "NeedsHardwareTest"
     assert "adminAccess denied" in v.message
     assert any("ValidatingAdmissionPolicy/deny-admin-access" in e for e in v.evidence)
+
+
+def test_offenders_are_faults_a_declaration_cannot_hide():
+    declared = profile(requirements={saa.ID: {"status": "Implemented", "notes": "isolation test passed on H100"}})
+    cluster = snap(namespaces=[tenant("team-a")], pods=[_bad_pod("team-a")])
+    assert saa.check(cluster, declared).faults == ("team-a/rogue (privileged container main; hostPath /dev/nvidia0)",)
+    v = evaluate(cluster, declared, "v1.35").verdict(saa.ID)
+    assert v is not None
+    assert (v.status, v.reason, v.declared) == ("Not Implemented", "DeclarationContradicted", True)
+    assert "team-a/rogue" in v.message and "declares Implemented" in v.message
+    assert condition_status(v) == "False"
+
+
+def test_declaration_fills_in_the_hardware_test_when_nothing_contradicts_it():
+    declared = profile(requirements={saa.ID: {"status": "Implemented", "notes": "isolation test passed on H100"}})
+    assert saa.check(snap(namespaces=[tenant("team-a")]), declared).reason == "NeedsHardwareTest"
+    v = evaluate(snap(namespaces=[tenant("team-a")]), declared, "v1.35").verdict(saa.ID)
+    assert v is not None and (v.status, v.reason, v.tier) == ("Implemented", "Declared", "Declared")
+
+
+def test_unreadable_pods_are_unknown_never_clean():
+    v = saa.check(snap(namespaces=[tenant("team-a")], unreadable={"pods": "forbidden: HTTP 403"}), profile())
+    assert (v.status, v.reason, condition_status(v)) == ("Not Implemented", "Unreadable", "Unknown")
+    assert "pods: forbidden" in v.message

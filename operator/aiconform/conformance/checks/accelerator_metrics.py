@@ -13,13 +13,24 @@ We verify, for NVIDIA accelerators and the DCGM exporter:
   the former) and `DCGM_FI_DEV_FB_USED` (`MetricsMissing`, naming node, metric and GPUs). A node's GPUs are the
   `uuid` of its DRA devices of type gpu plus the `parentUUID` of its MIG devices, matched against the samples'
   `UUID` label; without DRA, `nvidia.com/gpu.count` GPUs matched against the `gpu` index label.
-All good: Implemented, `APIVerified`; a missing temperature/power metric is mentioned only (the checklist says
-"should"). Showing that utilization moves under load is the hardware test. An exporter running everywhere but no
-scrape in the snapshot: Partially Implemented, `MetricsNotScraped` (condition Unknown).
+A scrape that could not connect (refused, timed out: the pod IPs are not reachable from where aiconform runs,
+as with `aiconform check` from a laptop) is no scrape at all, not a failed exporter.
 
-Decision: no accelerator node is Not Implemented (`NoAcceleratorNodes`), not N/A: this is a MUST, and a node
-selector that matches nothing must not make the cluster look conformant; a cluster without accelerators declares
-N/A with notes. Other vendors: `UnrecognizedAccelerator`.
+Verdicts and tiers:
+- Implemented (`APIVerified`, tier `Observed`): a scrape of every accelerator node's exporter returned the core
+  metrics for every GPU — the behaviour itself was observed. A missing temperature/power metric is mentioned only
+  (the checklist says "should"); showing that utilization moves under load is a hardware test.
+- Partially Implemented, `MetricsNotScraped` (condition Unknown): the exporter DaemonSet runs everywhere but no
+  scrape reached it (scraping off, or pod IPs unreachable) — presence, never Not Implemented.
+- Not Implemented: `ExporterMissing`, `ExporterNotOnAllNodes`, `ScrapeFailed` (the exporter answered with an
+  HTTP error or unparsable text), `MetricsMissing`.
+- Unknown (condition): `NoAcceleratorNodes` (no node exposes an accelerator: this MUST cannot be evaluated; a
+  cluster without accelerators declares N/A with notes), `UnrecognizedAccelerator` (other vendors: only the DCGM
+  exporter is known), `Unreadable` (nodes, pods, daemonsets or resourceslices could not be listed).
+- N/A: never from the check.
+
+Accelerator nodes are `facts.accelerator_fleet` (nodes exposing accelerators plus those the profile selects);
+nodes with accelerators outside spec.accelerators.nodeSelector are judged too and named.
 
 Snapshot: `daemonsets`, `pods` (with `spec.nodeName`, `status.podIP`), `resource_slices`, and `scrapes`: one
 `Scrape` per DCGM exporter pod (`target="<podIP>:<port>/metrics"`, `node=<nodeName>`, parsed samples).
@@ -27,14 +38,16 @@ Snapshot: `daemonsets`, `pods` (with `spec.nodeName`, `status.podIP`), `resource
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aiconform.api.models import ProfileSpec
+from aiconform.conformance.evidence import OBSERVED
 from aiconform.conformance.facts import (
     Problem,
-    accelerator_nodes,
+    accelerator_fleet,
     capped,
     daemonset_pods,
     device_attr,
@@ -43,7 +56,7 @@ from aiconform.conformance.facts import (
     labels,
     name,
     names_list,
-    no_accelerator_nodes_message,
+    no_accelerator_nodes,
     plural,
     pod_node,
     pod_running,
@@ -51,6 +64,7 @@ from aiconform.conformance.facts import (
     slices_by_node,
     status_of,
     to_int,
+    unreadable,
 )
 from aiconform.conformance.verdict import (
     API_VERIFIED,
@@ -59,7 +73,6 @@ from aiconform.conformance.verdict import (
     IMPLEMENTED,
     METRICS_MISSING,
     METRICS_NOT_SCRAPED,
-    NO_ACCELERATOR_NODES,
     NOT_IMPLEMENTED,
     PARTIAL,
     SCRAPE_FAILED,
@@ -75,6 +88,9 @@ FB_USED = "DCGM_FI_DEV_FB_USED"
 # (name reported, metric names that satisfy it)
 REQUIRED: tuple[tuple[str, tuple[str, ...]], ...] = ((UTIL, (UTIL, UTIL_MIG)), (FB_USED, (FB_USED,)))
 OPTIONAL = ("DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE")
+SOURCES = ("nodes", "pods", "daemonsets.apps", "resourceslices.resource.k8s.io")
+# Errors of a scrape that reached the exporter (collect.py): anything else did not get through to it.
+REACHED_ERRORS = ("HTTP ", "unparsable")
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,7 @@ def _target_host(target: str) -> str:
 class Findings:
     problems: list[Problem]
     not_scraped: list[str]
+    unreachable: list[str]
     evidence: list[str]
     optional_missing: list[str]
 
@@ -183,7 +200,11 @@ def _judge_node(node: Obj, scrapes: list[Scrape], slices: list[Obj], found: Find
         return
     ok = [s for s in scrapes if s.ok]
     if not ok:
-        errors = "; ".join(f"{s.target}: {s.error or 'failed'}" for s in scrapes[:2])
+        answered = [s for s in scrapes if s.error.startswith(REACHED_ERRORS)]
+        if not answered:
+            found.unreachable.append(f"{node_name} ({scrapes[0].target}: {scrapes[0].error or 'no answer'})")
+            return
+        errors = "; ".join(f"{s.target}: {s.error or 'failed'}" for s in answered[:2])
         found.problems.append(Problem(SCRAPE_FAILED, f"scrape failed on {node_name} ({errors})"))
         return
     samples = [smp for s in ok for smp in s.samples]
@@ -203,15 +224,12 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
 
 
 def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
-    nodes = accelerator_nodes(snapshot, spec)
-    if not nodes:
-        return Verdict(
-            ID,
-            NOT_IMPLEMENTED,
-            NO_ACCELERATOR_NODES,
-            f"{no_accelerator_nodes_message(spec)}: no accelerator metrics to check; fix the selector, or declare "
-            f"spec.requirements.{ID} N/A with notes if the cluster has no accelerators",
-        )
+    if (blind := unreadable(ID, snapshot, *SOURCES)) is not None:
+        return blind
+    fleet = accelerator_fleet(snapshot, spec)
+    if not fleet.nodes:
+        return no_accelerator_nodes(ID, spec)
+    nodes = fleet.nodes
     if spec.accelerators.vendor != "nvidia":
         return Verdict(
             ID,
@@ -226,30 +244,39 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
             ID,
             NOT_IMPLEMENTED,
             EXPORTER_MISSING,
-            "no DCGM exporter DaemonSet found: enable spec.components.dcgmExporter or the GPU Operator's dcgmExporter",
+            "no DCGM exporter DaemonSet found: enable spec.components.dcgmExporter or the GPU Operator's "
+            f"dcgmExporter{fleet.note()}",
         )
     pods = _exporter_pods(snapshot, exporters)
-    found = Findings([], [], [ref("DaemonSet", ds) for ds in exporters], [])
+    found = Findings([], [], [], [ref("DaemonSet", ds) for ds in exporters], [])
     without = [name(n) for n in nodes if name(n) not in pods]
     if without:
         found.problems.append(
             Problem(EXPORTER_NOT_ON_ALL_NODES, f"no running DCGM exporter pod on {names_list(without)}")
         )
-    slices = slices_by_node(snapshot)
+    slices = slices_by_node(snapshot, accelerators_only=True)
     index = ScrapeIndex.of(snapshot.scrapes)
     for node in nodes:
         if name(node) in pods:
             _judge_node(node, index.of_pods(name(node), pods[name(node)]), slices.get(name(node), []), found)
-    evidence = capped(found.evidence)
+    evidence = (*capped(found.evidence), *fleet.evidence())
     if found.problems:
-        return from_problems(ID, NOT_IMPLEMENTED, _ordered(found.problems), evidence)
-    if found.not_scraped:
+        verdict = from_problems(ID, NOT_IMPLEMENTED, _ordered(found.problems), evidence)
+        return dataclasses.replace(verdict, message=verdict.message + fleet.note())
+    if found.not_scraped or found.unreachable:
+        parts = [f"no scrape of {names_list(found.not_scraped)} was available"] if found.not_scraped else []
+        if found.unreachable:
+            parts.append(
+                f"the exporters of {names_list(found.unreachable, 3)} could not be reached (pod IPs are not routable "
+                "from where aiconform runs, e.g. `aiconform check` outside the cluster; run it in-cluster or let the "
+                "operator scrape)"
+            )
         return Verdict(
             ID,
             PARTIAL,
             METRICS_NOT_SCRAPED,
-            f"DCGM exporter runs on all {plural(len(nodes), 'accelerator node')} but no scrape of "
-            f"{names_list(found.not_scraped)} was available to verify per-GPU metrics",
+            f"DCGM exporter runs on all {plural(len(nodes), 'accelerator node')} but {'; '.join(parts)}, so per-GPU "
+            f"metrics are not verified{fleet.note()}",
             evidence,
         )
     optional = (
@@ -260,6 +287,7 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
         IMPLEMENTED,
         API_VERIFIED,
         f"DCGM exporter on all {plural(len(nodes), 'accelerator node')} exposes {UTIL} and {FB_USED} for every "
-        f"GPU{optional}; a utilization change under load is a hardware test",
+        f"GPU, as scraped{optional}{fleet.note()}; a utilization change under load is a hardware test",
         evidence,
+        tier=OBSERVED,
     )

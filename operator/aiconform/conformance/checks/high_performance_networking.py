@@ -9,9 +9,17 @@ We verify the API-visible part:
   attributes (RDMA, PCI address/root, interface name) — the preferred, DRA mechanism;
 - or the Multus CRD `network-attachment-definitions.k8s.cni.cncf.io` is Established (secondary interfaces
   without DRA).
-Found: Partially Implemented, `NeedsHardwareTest`: only an RDMA/iperf transfer between two pods that claimed NICs
-proves the performance, which needs the hardware. Nothing found: Not Implemented (`NoHighPerformanceNetwork`),
-with the hint to declare N/A when the platform does not need such networking (the requirement's own "if").
+
+Verdicts and tiers:
+- Implemented: never from the check: the performance is what only hardware proves (`evidence.HARDWARE_PARTS`,
+  capped structurally by `evidence.enforce`); a declaration with the transfer test's evidence fills it in.
+- Partially Implemented, `NeedsHardwareTest` (condition Unknown): the mechanism is there. Tier
+  `ControllerStatus` when the network slices are owned by their Node (a DRA kubelet plugin published them),
+  else `APIPresence`.
+- Not Implemented: `NoHighPerformanceNetwork`, with the hint to declare N/A when the platform does not need such
+  networking (the requirement's own "if").
+- Unknown (condition): `Unreadable` when resourceslices, CRDs or NetworkAttachmentDefinitions could not be listed.
+- N/A: only declared.
 
 Snapshot: `resource_slices`; `crds`; optionally `custom["network-attachment-definitions.k8s.cni.cncf.io"]`.
 """
@@ -19,17 +27,21 @@ Snapshot: `resource_slices`; `crds`; optionally `custom["network-attachment-defi
 from __future__ import annotations
 
 from aiconform.api.models import ProfileSpec
+from aiconform.conformance.evidence import API_PRESENCE, CONTROLLER_STATUS, HARDWARE_PARTS
 from aiconform.conformance.facts import (
     attribute_names,
     capped,
     crd_established,
     device_attr,
     devices,
+    is_accelerator_driver,
     name,
     names_list,
     plural,
+    published_by_kubelet_plugin,
     ref,
     slice_driver,
+    unreadable,
 )
 from aiconform.conformance.verdict import (
     NEEDS_HARDWARE_TEST,
@@ -42,15 +54,19 @@ from aiconform.kube.snapshot import Obj, Snapshot
 
 ID = "high_performance_networking"
 NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
-# DRA drivers of accelerators, whose slices also carry PCI attributes but are not network devices.
-ACCELERATOR_DRIVERS = frozenset(
-    {"gpu.nvidia.com", "compute-domain.nvidia.com", "gpu.amd.com", "gpu.intel.com", "tpu.google.com"}
+SOURCES = (
+    "resourceslices.resource.k8s.io",
+    "customresourcedefinitions.apiextensions.k8s.io",
+    "network-attachment-definitions.k8s.cni.cncf.io",
 )
+# Non-network DRA drivers besides the accelerators' (facts.ACCELERATOR_DRA_DRIVERS): their slices carry PCI
+# attributes but are not NICs.
+OTHER_NON_NETWORK_DRIVERS = frozenset({"compute-domain.nvidia.com"})
 NETWORK_ATTRIBUTE_HINTS = ("rdma", "pci", "ifname", "interface", "mac")
 
 
 def _network_slice(rs: Obj) -> bool:
-    if slice_driver(rs) in ACCELERATOR_DRIVERS:
+    if is_accelerator_driver(slice_driver(rs)) or slice_driver(rs) in OTHER_NON_NETWORK_DRIVERS:
         return False
     for dev in devices(rs):
         if device_attr(dev, "type") in ("gpu", "mig"):
@@ -65,6 +81,8 @@ def _has_rdma(rs: Obj) -> bool:
 
 
 def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
+    if (blind := unreadable(ID, snapshot, *SOURCES)) is not None:
+        return blind
     slices = sorted((rs for rs in snapshot.resource_slices if _network_slice(rs)), key=name)
     nad = crd_established(snapshot, NAD_CRD)
     if not slices and not nad:
@@ -92,6 +110,8 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
         ID,
         PARTIAL,
         NEEDS_HARDWARE_TEST,
-        f"{'; '.join(parts)}; an RDMA or iperf transfer between pods claiming these NICs needs the hardware test",
+        f"{'; '.join(parts)}; an RDMA or iperf transfer between pods claiming these NICs needs the hardware test: "
+        f"{HARDWARE_PARTS[ID]}",
         tuple(evidence),
+        tier=CONTROLLER_STATUS if slices and all(published_by_kubelet_plugin(rs) for rs in slices) else API_PRESENCE,
     )

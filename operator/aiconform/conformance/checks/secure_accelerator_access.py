@@ -16,9 +16,18 @@ finished:
 - no tenant namespace carries `resource.kubernetes.io/admin-access=true` (DRA adminAccess reaches devices in use);
 - with spec.components.dra enabled and denyAdminAccess, a ValidatingAdmissionPolicy on resourceclaims /
   resourceclaimtemplates whose validations mention `adminAccess` is bound with `validationActions: [Deny]`.
-Any violation: Not Implemented, `InsecureAcceleratorAccess`, naming each pod/namespace and why. Missing policy:
-Partially Implemented, `AdminAccessNotDenied`. All good: Partially Implemented, `NeedsHardwareTest` — never
-Implemented, since device isolation itself is only proven on the hardware.
+
+Verdicts and tiers (tier `APIPresence`: the pod specs and policies as the API holds them):
+- Implemented: never from the check. Device isolation is what only hardware proves (`evidence.HARDWARE_PARTS`,
+  capped structurally in `evidence.enforce`); a declaration with the hardware test's evidence fills that in.
+- Partially Implemented: `NeedsHardwareTest` when nothing bypasses the mediation (condition Unknown; the message
+  names the hardware test), `AdminAccessNotDenied` when the adminAccess policy is missing.
+- Not Implemented: `InsecureAcceleratorAccess`, naming each pod/namespace and why. These are `faults`: a
+  declaration of Implemented is then `DeclarationContradicted` (Not Implemented, the objects named), never
+  honoured.
+- Unknown (condition): `NeedsHardwareTest` as above; `Unreadable` when namespaces, pods or the admission policies
+  and bindings could not be listed (cannot-see is never "no offending pod").
+- N/A: never.
 
 Snapshot: `namespaces` (with labels), `pods` of the tenant namespaces, `validating_admission_policies`,
 `validating_admission_policy_bindings`.
@@ -30,6 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiconform.api.models import ProfileSpec
+from aiconform.conformance.evidence import HARDWARE_PARTS
 from aiconform.conformance.facts import (
     as_list,
     as_map,
@@ -43,6 +53,7 @@ from aiconform.conformance.facts import (
     spec_of,
     status_of,
     tenant_namespaces,
+    unreadable,
 )
 from aiconform.conformance.verdict import (
     ADMIN_ACCESS_NOT_DENIED,
@@ -60,6 +71,12 @@ ADMIN_ACCESS_LABEL = "resource.kubernetes.io/admin-access"
 VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 HARMLESS_VISIBLE = ("", "void", "none")
 CLAIM_RESOURCES = ("resourceclaims", "resourceclaimtemplates")
+SOURCES = (
+    "namespaces",
+    "pods",
+    "validatingadmissionpolicies.admissionregistration.k8s.io",
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+)
 
 
 def _containers(pod: Obj) -> list[Mapping[str, Any]]:
@@ -146,6 +163,8 @@ def _admin_access_policy(snapshot: Snapshot) -> str | None:
 
 
 def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
+    if (blind := unreadable(ID, snapshot, *SOURCES)) is not None:
+        return blind
     tenants = tenant_namespaces(snapshot, spec)
     offenders, inspected = _offenders(snapshot, tenants, spec.accelerators.resource_name)
     admin_ns = sorted(
@@ -160,6 +179,7 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
             INSECURE_ACCELERATOR_ACCESS,
             f"accelerator access bypasses the device plugin/DRA in {names_list(offenders)}",
             (f"inspected {scope}",),
+            faults=tuple(offenders),
         )
     policy = _admin_access_policy(snapshot)
     evidence = [f"inspected {scope}: no privileged, hostPath device or unrequested {VISIBLE_DEVICES} access"]
@@ -179,6 +199,6 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
         PARTIAL,
         NEEDS_HARDWARE_TEST,
         f"policy-level checks pass ({scope}{', adminAccess denied' if policy else ''}){none_note}; device isolation "
-        "needs the hardware test (TestSecureAcceleratorAccess)",
+        f"needs the hardware test (TestSecureAcceleratorAccess): {HARDWARE_PARTS[ID]}",
         capped(evidence),
     )
