@@ -132,7 +132,18 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         if key != "kubernetesVersion":
             p.add_argument(flag_for(key), metavar="VALUE", help=f"metadata {key}")
     p.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
-    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    p.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="write the submission directory instead: DIR/PRODUCT.yaml and DIR/evidence/<id>.md per requirement "
+        "(use vX.YY/<product>), checked against validate.go's rules before anything is written",
+    )
+    p.add_argument(
+        "--allow-unmet",
+        action="store_true",
+        help="with --out-dir: write a draft even when a MUST is not Implemented (validate.go rejects it)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
 def build_parser() -> argparse.ArgumentParser:

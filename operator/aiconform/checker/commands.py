@@ -20,8 +20,9 @@ import shutil
 import ssl
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from pydantic import ValidationError
 from aiconform import __version__
 from aiconform.api.models import ProfileSpec, validate_profile
 from aiconform.checker.report import EvaluationView, counts_as_failure, rows
+from aiconform.checker.report.bundle import PRODUCT_FILE, BundleInputs, plan_bundle
 from aiconform.checker.report.jsonout import render_json
 from aiconform.checker.report.junit import render_junit
 from aiconform.checker.report.product_yaml import (
@@ -240,9 +242,10 @@ def _snapshot(kubeconfig: str | None, scrape: bool) -> Snapshot:
         return asyncio.run(_collect(creds, scrape))
 
 
-def _evaluate(args: argparse.Namespace) -> tuple[Evaluation, Snapshot]:
+def _evaluate(args: argparse.Namespace, spec: ProfileSpec | None = None) -> tuple[Evaluation, Snapshot]:
     """Profile, snapshot, resolved version, evaluation; a CliError for anything that stops the run."""
-    spec = load_profile(Path(args.profile)) if args.profile else ProfileSpec()
+    if spec is None:
+        spec = load_profile(Path(args.profile)) if args.profile else ProfileSpec()
     requested = args.kubernetes_version or spec.kubernetes_version
     if requested != AUTO and requested not in known_versions():
         # Known before touching the cluster: fail fast.
@@ -334,25 +337,112 @@ def _metadata_error(problems: list[str]) -> CliError:
     return CliError("metadata incomplete:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+def _precheck_metadata(args: argparse.Namespace, metadata: Mapping[str, str], *, extra: Sequence[str] = ()) -> None:
+    """Metadata is checked before touching the cluster: all of it when the version is explicit, else the fields
+    every template has (the version-specific ones once the cluster's version is known); `extra` keys too."""
+    requested = args.kubernetes_version or AUTO
+    known = known_versions()
+    if requested in known:
+        keys = [*metadata_keys(requested), *(k for k in extra if k not in metadata_keys(requested))]
+        problems = metadata_problems(requested, metadata, keys=keys)
+    else:
+        common = [
+            k for k in ALL_METADATA_KEYS if k != "kubernetesVersion" and all(k in metadata_keys(v) for v in known)
+        ]
+        problems = metadata_problems(known[-1], metadata, keys=[*common, *(k for k in extra if k not in common)])
+    if problems:
+        raise _metadata_error(problems)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_bytes(path: Path, data: bytes, force: bool) -> None:
+    """Like `_write_new`, for any content (copied declared files may be binary)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not force:
+            with path.open("xb") as f:
+                f.write(data)
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except FileExistsError:
+        raise CliError(f"{path} exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _run_export_bundle(
+    args: argparse.Namespace, metadata: dict[str, str], file_version: str | None, out_dir: Path
+) -> int:
+    """`export --out-dir`: PRODUCT.yaml and one evidence file per requirement, validated before anything is written."""
+    # validate.go requires k8sConformanceUrl for every version: refused here like any other missing field.
+    _precheck_metadata(args, metadata, extra=[K8S_CONFORMANCE_URL])
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"--out-dir {out_dir} exists and is not a directory")
+    spec = load_profile(Path(args.profile)) if args.profile else ProfileSpec()
+    evaluation, snapshot = _evaluate(args, spec)
+    version = evaluation.version
+    if file_version and file_version != version:
+        print(
+            f"aiconform: note: the metadata file says kubernetesVersion {file_version}; writing {version}, the "
+            f"evaluated checklist (pass --kubernetes-version {file_version} to evaluate that one instead)",
+            file=sys.stderr,
+        )
+    bundle = plan_bundle(
+        BundleInputs(
+            evaluation=evaluation,
+            snapshot=snapshot,
+            metadata=metadata,
+            out_dir=out_dir,
+            evaluated_at=_now(),
+            declarations={str(k): v for k, v in spec.requirements.items()},
+            profile_path=Path(args.profile) if args.profile else None,
+            allow_unmet=args.allow_unmet,
+            force=args.force,
+        )
+    )
+    for warning in bundle.warnings:
+        print(f"aiconform: warning: {warning}", file=sys.stderr)
+    if bundle.problems:
+        raise CliError(
+            f"refusing to write {out_dir} ({len(bundle.problems)} problem(s) validate.go or the file system would "
+            "reject; nothing was written):\n" + "\n".join(f"  {p}" for p in bundle.problems)
+        )
+    for rel, data in bundle.files.items():  # PRODUCT.yaml last
+        _write_bytes(out_dir / rel, data, args.force)
+    size = sum(len(d) for d in bundle.files.values())
+    kind = "DRAFT " if bundle.draft else ""
+    print(
+        f"wrote {kind}{out_dir / PRODUCT_FILE} and {len(bundle.evidence_files)} evidence files "
+        f"({len(bundle.files)} files, {size} bytes; checklist {version}): {summary_line(evaluation)}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def run_export(args: argparse.Namespace) -> int:
     metadata = merge_metadata(load_metadata(Path(args.metadata)) if args.metadata else {}, _metadata_flags(args))
     # kubernetesVersion is always the evaluated checklist; one in the file (e.g. last release's PRODUCT.yaml) is
     # only compared with it below.
     file_version = metadata.pop("kubernetesVersion", None)
+    out_dir = getattr(args, "out_dir", None)
+    if out_dir:
+        if args.output:
+            raise CliError("-o and --out-dir exclude each other: -o writes PRODUCT.yaml alone, --out-dir the bundle")
+        return _run_export_bundle(args, metadata, file_version, Path(out_dir))
+    if getattr(args, "allow_unmet", False):
+        raise CliError("--allow-unmet only applies to --out-dir (the -o file is written whatever the verdicts)")
     target = _check_output_target(args.output, args.force)
-    # Metadata is checked before touching the cluster: all of it when the version is explicit, else the fields
-    # every template has (the version-specific ones once the cluster's version is known).
-    requested = args.kubernetes_version or AUTO
-    known = known_versions()
-    if requested in known:
-        problems = metadata_problems(requested, metadata)
-    else:
-        common = [
-            k for k in ALL_METADATA_KEYS if k != "kubernetesVersion" and all(k in metadata_keys(v) for v in known)
-        ]
-        problems = metadata_problems(known[-1], metadata, keys=common)
-    if problems:
-        raise _metadata_error(problems)
+    _precheck_metadata(args, metadata)
 
     evaluation, _ = _evaluate(args)
     version = evaluation.version
