@@ -90,7 +90,8 @@ NO_MONITOR_SELECTOR = "NoMonitorSelector"
 INSECURE_ACCELERATOR_ACCESS = "InsecureAcceleratorAccess"
 ADMIN_ACCESS_NOT_DENIED = "AdminAccessNotDenied"
 NO_AI_OPERATOR = "NoAIOperator"
-CRS_NOT_RECONCILED = "CRsNotReconciled"
+CRS_NOT_RECONCILED = "CRsNotReconciled"  # objects its controller should have reconciled have no or stale status
+RECONCILE_FAILED = "ReconcileFailed"  # its controller reconciled them and reports failure (state failed, Ready=False)
 PRESENCE_ONLY = "PresenceOnly"  # looks Implemented, but nothing live vouches for it (conformance/evidence.py)
 DECLARATION_CONTRADICTED = "DeclarationContradicted"  # spec.requirements claims what the cluster disproves
 UNREADABLE = "Unreadable"  # a resource the check needs could not be read (403, failed LIST): cannot-see, not absent

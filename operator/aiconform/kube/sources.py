@@ -96,7 +96,7 @@ SOURCES: tuple[Watched, ...] = (
         "v1",
         "pods",
         "pods",
-        "accelerator_metrics disaggregated_inference secure_accelerator_access",
+        "accelerator_metrics ai_service_metrics disaggregated_inference gang_scheduling secure_accelerator_access",
         required=True,
         trim=Trim(status=("phase", "podIP", "conditions")),
     ),
@@ -111,12 +111,18 @@ SOURCES: tuple[Watched, ...] = (
         "apps/v1",
         "deployments",
         "deployments",
-        "cluster_autoscaling gang_scheduling pod_autoscaling robust_controller keda",
+        "ai_service_metrics cluster_autoscaling gang_scheduling pod_autoscaling robust_controller keda",
         required=True,
         # A rollout rewrites the rest of the status; kept, each rewrite woke a full pass that changed nothing.
         trim=Trim(status=("availableReplicas",)),
     ),
-    _builtin("apps/v1", "daemonsets", "daemonsets", "accelerator_metrics driver_runtime_management", required=True),
+    _builtin(
+        "apps/v1",
+        "daemonsets",
+        "daemonsets",
+        "accelerator_metrics ai_service_metrics driver_runtime_management",
+        required=True,
+    ),
     _builtin(
         "apiextensions.k8s.io/v1",
         "customresourcedefinitions",
@@ -169,12 +175,13 @@ SOURCES: tuple[Watched, ...] = (
     _stack("monitoring.coreos.com", "servicemonitors"),
     _stack("monitoring.coreos.com", "podmonitors"),
     _stack("monitoring.coreos.com", "prometheuses", "ai_service_metrics"),
-    _stack("keda.sh", "scaledobjects", "keda"),
+    _stack("keda.sh", "scaledobjects", "keda pod_autoscaling"),
     _stack("karpenter.sh", "nodepools", "cluster_autoscaling"),
     _stack("ray.io", "rayclusters", "robust_controller"),
     _stack("k8s.cni.cncf.io", "network-attachment-definitions", "high_performance_networking"),
     _stack("nvidia.com", "dynamographdeployments", "disaggregated_inference"),
-    _stack("scheduling.volcano.sh", "podgroups"),
+    _stack("scheduling.volcano.sh", "podgroups", "gang_scheduling"),
+    _stack("scheduling.x-k8s.io", "podgroups", "gang_scheduling"),  # scheduler-plugins coscheduling
     # Kinds only the components write: the view keeps ours (the server filters by label: a cluster's ConfigMaps
     # are many and none of our business), so drift on them wakes the profile's daemon. `check` never reads them.
     _ours("v1", "serviceaccounts"),

@@ -1,4 +1,4 @@
-from checkbuilders import cond, crds, obj, profile, snap
+from checkbuilders import cond, crds, daemonset, deployment, obj, pod, profile, snap
 
 from aiconform.conformance.checks import ai_service_metrics as asm
 
@@ -6,15 +6,44 @@ PROMS = "prometheuses.monitoring.coreos.com"
 CRDS = ("servicemonitors.monitoring.coreos.com", "podmonitors.monitoring.coreos.com")
 
 
-def _prom(name="k8s", selector=True, available="True"):
+def _prom(name="k8s", selector=True, available="True", reconciled="True", generation=1, observed=1):
     spec = {"serviceMonitorSelector": {}} if selector else {}
-    return obj("Prometheus", name, "monitoring", spec=spec, conditions=[cond("Available", available)])
+    conds = [
+        {**cond("Available", available), "observedGeneration": observed},
+        {**cond("Reconciled", reconciled), "observedGeneration": observed},
+    ]
+    p = obj("Prometheus", name, "monitoring", spec=spec, conditions=conds)
+    p["metadata"]["generation"] = generation
+    return p
 
 
-def test_prometheus_collecting_is_implemented():
+def _image(o, image):
+    o["spec"]["template"] = {"spec": {"containers": [{"name": "c", "image": image}]}}
+    return o
+
+
+def test_prometheus_available_is_implemented_on_controller_status():
     v = asm.check(snap(crds=crds(*CRDS), custom={PROMS: [_prom()]}), profile())
-    assert (v.status, v.reason) == ("Implemented", "APIVerified")
-    assert "Prometheus/monitoring/k8s" in v.evidence
+    assert (v.status, v.reason, v.tier) == ("Implemented", "APIVerified", "ControllerStatus")
+    assert "Prometheus/monitoring/k8s Available=True" in v.evidence
+
+
+def test_degraded_still_collects():
+    v = asm.check(snap(crds=crds(*CRDS), custom={PROMS: [_prom(available="Degraded")]}), profile())
+    assert v.status == "Implemented"
+
+
+def test_stale_status_is_not_current():
+    v = asm.check(snap(crds=crds(*CRDS), custom={PROMS: [_prom(generation=4, observed=3)]}), profile())
+    assert (v.status, v.reason) == ("Partially Implemented", "CRsNotReconciled")
+    assert v.faults == ("Prometheus/monitoring/k8s status is not current (observedGeneration 3 < generation 4)",)
+
+
+def test_prometheus_never_reconciled():
+    bare = obj("Prometheus", "k8s", "monitoring", spec={"serviceMonitorSelector": {}})
+    v = asm.check(snap(crds=crds(*CRDS), custom={PROMS: [bare]}), profile())
+    assert (v.status, v.reason) == ("Partially Implemented", "CRsNotReconciled")
+    assert "has no status" in v.faults[0]
 
 
 def test_crds_only_is_partial():
@@ -22,10 +51,13 @@ def test_crds_only_is_partial():
     assert (v.status, v.reason) == ("Partially Implemented", "NoPrometheus")
 
 
-def test_prometheus_unavailable_is_named():
+def test_prometheus_unavailable_or_not_reconciled_is_named():
     v = asm.check(snap(crds=crds(*CRDS), custom={PROMS: [_prom(available="False")]}), profile())
     assert (v.status, v.reason) == ("Not Implemented", "PrometheusUnavailable")
-    assert "Prometheus/monitoring/k8s" in v.message
+    assert "Prometheus/monitoring/k8s" in v.message and v.faults
+    v = asm.check(snap(crds=crds(*CRDS), custom={PROMS: [_prom(reconciled="False")]}), profile())
+    assert (v.status, v.reason) == ("Not Implemented", "PrometheusUnavailable")
+    assert "Reconciled=False" in v.message
 
 
 def test_prometheus_selecting_nothing():
@@ -38,5 +70,33 @@ def test_nothing():
     assert (v.status, v.reason) == ("Not Implemented", "CRDsMissing")
 
 
-def test_managed_prometheus():
-    assert asm.check(snap(crds=crds(asm.GMP_CRD)), profile()).status == "Implemented"
+def test_managed_prometheus_is_presence_only():
+    v = asm.check(snap(crds=crds(asm.GMP_CRD)), profile())
+    assert (v.status, v.reason, v.tier) == ("Partially Implemented", "PresenceOnly", "APIPresence")
+    assert "managed Prometheus" in v.message
+
+
+def test_opentelemetry_collector_is_a_path():
+    col = _image(daemonset("observability", "otel-agent"), "otel/opentelemetry-collector-contrib:0.110.0")
+    v = asm.check(snap(daemonsets=[col]), profile())
+    assert (v.status, v.reason) == ("Partially Implemented", "PresenceOnly")
+    assert "OpenTelemetry collector (DaemonSet/observability/otel-agent)" in v.message
+    by_crd = asm.check(snap(crds=crds(asm.OTEL_CRD)), profile())
+    assert by_crd.reason == "PresenceOnly"
+
+
+def test_annotation_scraping_is_a_path():
+    server = _image(deployment("monitoring", "prometheus-server"), "quay.io/prometheus/prometheus:v3.0.0")
+    annotated = pod("llm", "vllm-0")
+    annotated["metadata"]["annotations"] = {"prometheus.io/scrape": "true"}
+    v = asm.check(snap(deployments=[server], pods=[annotated]), profile())
+    assert (v.status, v.reason) == ("Partially Implemented", "PresenceOnly")
+    assert "annotation-based scraping" in v.message and "1 pod annotated" in v.message
+    # A scraper with nothing annotated is not a discovery path.
+    assert asm.check(snap(deployments=[server]), profile()).reason == "CRDsMissing"
+
+
+def test_unreadable_prometheuses_is_unknown():
+    v = asm.check(snap(crds=crds(*CRDS), unreadable={PROMS: "forbidden: HTTP 403"}), profile())
+    assert (v.status, v.reason) == ("Not Implemented", "Unreadable")
+    assert PROMS in v.message

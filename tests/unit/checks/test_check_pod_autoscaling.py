@@ -3,24 +3,67 @@ from checkbuilders import HPA_SERVED, apiservice, cond, crds, deployment, obj, p
 from aiconform.conformance.checks import pod_autoscaling as pa
 
 CUSTOM = "v1beta1.custom.metrics.k8s.io"
+SO = "scaledobjects.keda.sh"
 
 
-def _hpa(name, status="True", reason="ValidMetricFound"):
+def _hpa(name, status="True", reason="ValidMetricFound", generation=1, observed=1):
     spec = {"metrics": [{"type": "Pods", "pods": {"metric": {"name": "vllm:num_requests_waiting"}}}]}
-    return obj("HorizontalPodAutoscaler", name, "llm", spec=spec, conditions=[cond("ScalingActive", status, reason)])
+    hpa = obj("HorizontalPodAutoscaler", name, "llm", spec=spec, conditions=[cond("ScalingActive", status, reason)])
+    hpa["metadata"]["generation"] = generation
+    hpa["status"]["observedGeneration"] = observed
+    return hpa
 
 
-def test_custom_metrics_available():
+def _scaled(name="chat", ready="True"):
+    return obj("ScaledObject", name, "llm", conditions=[cond("Ready", ready, "ScaledObjectReady")])
+
+
+def _keda(**extra):
+    base = {"api_resources": HPA_SERVED, "crds": crds(SO), "deployments": [deployment("keda", "keda-operator")]}
+    return snap(**{**base, **extra})
+
+
+def test_custom_metrics_available_is_controller_status():
     v = pa.check(snap(api_resources=HPA_SERVED, apiservices=[apiservice(CUSTOM)], hpas=[_hpa("chat")]), profile())
-    assert (v.status, v.reason) == ("Implemented", "APIVerified")
-    assert f"APIService/{CUSTOM} Available" in v.evidence
+    assert (v.status, v.reason, v.tier) == ("Implemented", "APIVerified", "ControllerStatus")
+    assert f"APIService/{CUSTOM} Available=True" in v.evidence
+    assert "HorizontalPodAutoscaler/llm/chat ScalingActive=True" in v.evidence
 
 
-def test_keda_counts():
-    s = snap(
-        api_resources=HPA_SERVED, crds=crds("scaledobjects.keda.sh"), deployments=[deployment("keda", "keda-operator")]
-    )
-    assert pa.check(s, profile()).status == "Implemented"
+def test_keda_ready_scaled_object_counts():
+    v = pa.check(_keda(custom={SO: [_scaled()]}), profile())
+    assert (v.status, v.tier) == ("Implemented", "ControllerStatus")
+    assert "ScaledObject/llm/chat Ready=True" in v.evidence
+
+
+def test_keda_deployment_without_status_is_presence_only():
+    v = pa.check(_keda(custom={SO: []}), profile())
+    assert (v.status, v.reason, v.tier) == ("Partially Implemented", "PresenceOnly", "APIPresence")
+    assert "ScaledObject KEDA reports Ready=True" in v.message
+
+
+def test_keda_found_under_a_helm_release_prefix():
+    v = pa.check(_keda(deployments=[deployment("keda", "platform-keda-operator")], custom={SO: []}), profile())
+    assert v.reason == "PresenceOnly" and "platform-keda-operator" in v.message
+
+
+def test_scaled_objects_keda_never_reconciled_are_faults():
+    v = pa.check(_keda(custom={SO: [obj("ScaledObject", "chat", "llm")]}), profile())
+    assert (v.status, v.reason) == ("Not Implemented", "CRsNotReconciled")
+    assert v.faults == ("ScaledObject/llm/chat has no status (its controller never reconciled it)",)
+
+
+def test_failed_scaled_object_is_not_success():
+    v = pa.check(_keda(custom={SO: [_scaled(ready="False")]}), profile())
+    assert (v.status, v.reason) == ("Not Implemented", "HPAScalingInactive")
+    assert "ScaledObject/llm/chat Ready=False" in v.faults[0]
+
+
+def test_stale_hpa_is_not_current():
+    s = snap(api_resources=HPA_SERVED, apiservices=[apiservice(CUSTOM)], hpas=[_hpa("chat", generation=3, observed=2)])
+    v = pa.check(s, profile())
+    assert (v.status, v.reason, v.tier) == ("Partially Implemented", "CRsNotReconciled", "ControllerStatus")
+    assert v.faults == ("HorizontalPodAutoscaler/llm/chat status is not current (observedGeneration 2 < generation 3)",)
 
 
 def test_unavailable_apiservice_is_named():
@@ -28,6 +71,7 @@ def test_unavailable_apiservice_is_named():
     v = pa.check(s, profile())
     assert (v.status, v.reason) == ("Not Implemented", "MetricsAPIUnavailable")
     assert f"APIService/{CUSTOM}" in v.message and "no endpoints" in v.message
+    assert v.faults
 
 
 def test_no_metrics_api():
@@ -38,8 +82,10 @@ def test_no_metrics_api():
 def test_hpa_failing_to_read_metric_is_named():
     hpas = [_hpa("chat", "False", "FailedGetPodsMetric"), _hpa("idle", "False", "ScalingDisabled")]
     v = pa.check(snap(api_resources=HPA_SERVED, apiservices=[apiservice(CUSTOM)], hpas=hpas), profile())
-    assert (v.status, v.reason) == ("Not Implemented", "HPAScalingInactive")
+    assert (v.status, v.reason) == ("Partially Implemented", "HPAScalingInactive")
     assert "HorizontalPodAutoscaler/llm/chat" in v.message and "idle" not in v.message
+    alone = pa.check(snap(api_resources=HPA_SERVED, hpas=hpas[:1]), profile())
+    assert (alone.status, alone.reason) == ("Not Implemented", "HPAScalingInactive")
 
 
 def test_hpa_not_served_is_na():
@@ -50,3 +96,9 @@ def test_hpa_not_served_is_na():
 def test_missing_discovery_is_never_na():
     v = pa.check(snap(), profile())
     assert (v.status, v.reason) == ("Not Implemented", "DiscoveryUnavailable")
+
+
+def test_unreadable_apiservices_is_unknown():
+    v = pa.check(snap(api_resources=HPA_SERVED, unreadable={"apiservices": "forbidden: HTTP 403"}), profile())
+    assert (v.status, v.reason) == ("Not Implemented", "Unreadable")
+    assert "apiservices" in v.message

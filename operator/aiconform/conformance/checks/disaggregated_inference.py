@@ -4,28 +4,56 @@ Asks: demonstrate that the platform can install and run a disaggregated inferenc
 llm-d, Dynamo, ...) with separate, separately scalable instances for prefill and decode.
 
 We verify the API-visible part:
-- llm-d: Ready pods labelled `llm-d.ai/role=prefill` and Ready pods labelled `llm-d.ai/role=decode`
-  (one role only, or none Ready: `PrefillDecodeIncomplete`, naming what is missing);
-- or NVIDIA Dynamo: the CRD `dynamographdeployments.nvidia.com` is Established (with the number of
-  DynamoGraphDeployments as evidence).
-Found: Partially Implemented, `NeedsHardwareTest`: only a request that goes through the Gateway and shows up in
-both a prefill and a decode worker's logs proves disaggregated serving, and that needs GPUs. Nothing found:
-Not Implemented (`NoDisaggregatedServing`).
+- llm-d: pods labelled `llm-d.ai/role=prefill` and `llm-d.ai/role=decode` that the kubelet reports Ready
+  (readiness probes passing: a status a live component wrote). One role only, or none Ready:
+  `PrefillDecodeIncomplete`, naming what is missing;
+- NVIDIA Dynamo: CRD `dynamographdeployments.nvidia.com` Established, and a DynamoGraphDeployment its operator
+  reports ready (`Ready=True` at its current generation, or `state: successful`); one without status or with a
+  stale one is `CRsNotReconciled`, one failed (`Ready=False`, `state: failed`) `ReconcileFailed`, named in faults.
 
-Snapshot: `pods` (all namespaces, or at least those labelled `llm-d.ai/role`); `crds`; optionally
+Verdicts (only a request that goes through the Gateway and shows up in both a prefill and a decode worker's logs
+proves disaggregated serving, and that needs GPUs, so this is never more than Partially Implemented unless
+declared):
+- Partially Implemented, `NeedsHardwareTest` (tier ControllerStatus): Ready prefill and decode pods, or a
+  DynamoGraphDeployment reported ready.
+- Partially Implemented, `PresenceOnly` (tier APIPresence): the Dynamo CRD without any DynamoGraphDeployment.
+- Not Implemented: `PrefillDecodeIncomplete`; DynamoGraphDeployments neglected or failed and nothing else;
+  nothing found (`NoDisaggregatedServing`).
+- Unknown (`Unreadable`): not Implemented and pods, crds or dynamographdeployments could not be listed.
+- N/A: never (declare it when the platform does not offer the capability).
+
+Snapshot: `pods` (all namespaces, or at least those labelled `llm-d.ai/role`); `crds`;
 `custom["dynamographdeployments.nvidia.com"]`.
 """
 
 from __future__ import annotations
 
 from aiconform.api.models import ProfileSpec
-from aiconform.conformance.facts import capped, crd_established, labels, names_list, plural, pod_ready, ref
+from aiconform.conformance.evidence import CONTROLLER_STATUS
+from aiconform.conformance.facts import (
+    Judged,
+    capped,
+    condition,
+    crd_established,
+    judge_condition,
+    judge_field,
+    labels,
+    names_list,
+    plural,
+    pod_ready,
+    presence_only,
+    reconciliation,
+    ref,
+    unless_unreadable,
+)
 from aiconform.conformance.verdict import (
+    CRS_NOT_RECONCILED,
     NEEDS_HARDWARE_TEST,
     NO_DISAGGREGATED_SERVING,
     NOT_IMPLEMENTED,
     PARTIAL,
     PREFILL_DECODE_INCOMPLETE,
+    RECONCILE_FAILED,
     Verdict,
 )
 from aiconform.kube.snapshot import Obj, Snapshot
@@ -34,6 +62,8 @@ ID = "disaggregated_inference"
 ROLE_LABEL = "llm-d.ai/role"
 ROLES = ("prefill", "decode")
 DYNAMO_CRD = "dynamographdeployments.nvidia.com"
+SOURCES = ("pods", "crds", DYNAMO_CRD)
+HARDWARE = "a request traced through both a prefill and a decode worker needs the hardware test"
 
 
 def _pods_by_role(snapshot: Snapshot) -> dict[str, list[Obj]]:
@@ -61,24 +91,49 @@ def _llmd(snapshot: Snapshot) -> tuple[str | None, str | None, list[str]]:
     return None, f"llm-d has no Ready {' or '.join(lacking)} pod{detail}", list(capped(evidence))
 
 
-def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
+def _judge_graph(obj: Obj) -> Judged:
+    if condition(obj, "Ready") is not None:
+        return judge_condition("DynamoGraphDeployment", obj, "Ready")
+    return judge_field("DynamoGraphDeployment", obj, "state", ("successful", "ready"), ("failed",))
+
+
+def _judge(snapshot: Snapshot) -> Verdict:
     found, failure, evidence = _llmd(snapshot)
     parts = [found] if found else []
+    faults: list[str] = []
+    dynamo_note = ""
+    graphs = reconciliation(_judge_graph(g) for g in snapshot.objects(DYNAMO_CRD))
     if crd_established(snapshot, DYNAMO_CRD):
-        count = len(snapshot.objects(DYNAMO_CRD))
-        parts.append(f"NVIDIA Dynamo installed ({plural(count, 'DynamoGraphDeployment')})")
         evidence.append(f"CRD {DYNAMO_CRD} Established")
+        faults = [j.text for j in graphs.neglected + graphs.failed]
+        if graphs.live:
+            parts.append(f"NVIDIA Dynamo serving ({names_list((j.text for j in graphs.live), 3)})")
+            evidence += [j.text for j in graphs.live]
+        elif faults:
+            dynamo_note = f"NVIDIA Dynamo installed but no DynamoGraphDeployment is ready: {names_list(faults)}"
+        else:
+            dynamo_note = "NVIDIA Dynamo installed (no DynamoGraphDeployment)"
     if parts:
-        parts += [failure] if failure else []
+        parts += [p for p in (failure, dynamo_note) if p]
         return Verdict(
             ID,
             PARTIAL,
             NEEDS_HARDWARE_TEST,
-            f"{'; '.join(parts)}; a request traced through both a prefill and a decode worker needs the hardware test",
-            tuple(evidence),
+            f"{'; '.join(parts)}; {HARDWARE}",
+            tuple(capped(evidence)),
+            tier=CONTROLLER_STATUS,
+            faults=tuple(faults),
         )
-    if failure:
-        return Verdict(ID, NOT_IMPLEMENTED, PREFILL_DECODE_INCOMPLETE, failure, tuple(evidence))
+    if dynamo_note and not faults and not failure:
+        return presence_only(
+            ID,
+            f"{dynamo_note}: Implemented needs a DynamoGraphDeployment its operator reports ready (then {HARDWARE})",
+            evidence,
+        )
+    if failure or faults:
+        reason = PREFILL_DECODE_INCOMPLETE if failure else CRS_NOT_RECONCILED if graphs.neglected else RECONCILE_FAILED
+        message = "; ".join(p for p in (failure, dynamo_note) if p)
+        return Verdict(ID, NOT_IMPLEMENTED, reason, message, tuple(evidence), faults=tuple(faults))
     return Verdict(
         ID,
         NOT_IMPLEMENTED,
@@ -86,3 +141,7 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
         f"no disaggregated inference stack found: no pods labelled {ROLE_LABEL}=prefill/decode (llm-d) and no "
         f"{DYNAMO_CRD} CRD (NVIDIA Dynamo)",
     )
+
+
+def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
+    return unless_unreadable(_judge(snapshot), snapshot, *SOURCES)

@@ -3,43 +3,78 @@
 Asks: the platform allows installing and successfully operating at least one gang scheduling solution that
 ensures all-or-nothing scheduling for distributed AI workloads (Kueue, Volcano, ...).
 
-We verify, for Kueue and for Volcano, that the solution is installed and operating as far as the API shows:
-- Kueue: CRDs clusterqueues, localqueues, resourceflavors, workloads `.kueue.x-k8s.io` Established; a controller
-  Deployment available (`kueue-controller-manager`, or in namespace `kueue-system` labelled
-  `app.kubernetes.io/name=kueue` / `control-plane=controller-manager`); its validating webhooks backed by a
-  Service; and, when spec.components.kueue is enabled, our ClusterQueue exists and is `Active`.
-- Volcano: CRDs `jobs.batch.volcano.sh`, `podgroups.scheduling.volcano.sh` Established, a `volcano-scheduler`
-  Deployment available, its webhooks backed by a Service.
-One healthy solution: Implemented, `APIVerified`. The all-or-nothing canary (an N-pod job under a quota below N
-stays unadmitted, then starts whole) is a CPU-only workload test, mentioned, not run. Otherwise the problems of the
-installed solution are reported: `CRDsMissing`, `ControllerUnavailable`, `WebhookServiceMissing`,
-`ClusterQueueMissing`, `ClusterQueueInactive`; nothing installed: `CRDsMissing`.
+We know Kueue, Volcano, NVIDIA KAI Scheduler, Apache YuniKorn and the scheduler-plugins coscheduling plugin. A
+solution is installed when its CRDs exist (YuniKorn has none: its scheduler Deployment). Controller Deployments are
+found by name (also under a Helm release prefix), labels or image; a Deployment with 0 available replicas is
+`ControllerUnavailable`, validating webhooks of its API groups must point at an existing Service
+(`WebhookServiceMissing`), and all of its CRDs must be Established (`CRDsMissing`). What shows the solution
+*operates* is a status its controller or scheduler wrote, current for the object's generation:
+- Kueue: a ClusterQueue with `Active=True` (condition observedGeneration >= generation);
+- Volcano: a PodGroup (`scheduling.volcano.sh`) in phase Inqueue, Running or Completed;
+- scheduler-plugins coscheduling: a PodGroup (`scheduling.x-k8s.io`) in phase Scheduled, Running or Finished
+  (Failed is a failure);
+- any of them: a pod its scheduler bound (`spec.schedulerName` volcano, kai-scheduler, yunikorn or
+  scheduler-plugins-scheduler; a node set and `PodScheduled=True`).
 
-Snapshot: `crds`, `deployments`, `validating_webhooks`, `services`; `custom["clusterqueues.kueue.x-k8s.io"]`.
+Verdicts:
+- Implemented (tier ControllerStatus): one solution healthy with such a status and none of its objects neglected.
+  With spec.components.kueue enabled, our ClusterQueue must be among the Active ones (`ClusterQueueMissing`,
+  `ClusterQueueInactive`). The all-or-nothing canary (an N-pod job under a quota below N stays unadmitted, then
+  starts whole) is a workload test, mentioned, not run.
+- Partially Implemented, `PresenceOnly` (tier APIPresence): installed and nothing wrong, but no status vouches yet
+  (no ClusterQueue, no PodGroup, no pod scheduled); the message says what would.
+- Not Implemented (Partially Implemented when another of its objects is live): `CRsNotReconciled` when its
+  objects have no status or one older than their spec (named in faults: the controller is not reconciling);
+  `ClusterQueueInactive` when its ClusterQueues all report `Active=False`/Unknown, `ReconcileFailed` when its
+  PodGroups failed; `CRDsMissing`, `ControllerUnavailable`, `WebhookServiceMissing` for a broken install;
+  nothing installed: `CRDsMissing`.
+- Unknown (`Unreadable`): not Implemented and a source it reads could not be listed.
+- N/A: never (a MUST).
+
+Snapshot: `crds`, `deployments`, `validating_webhooks`, `services`, `pods`; `custom` ClusterQueues
+(`kueue.x-k8s.io`), PodGroups (`scheduling.volcano.sh`, `scheduling.x-k8s.io`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from aiconform.api.models import ProfileSpec
+from aiconform.conformance.evidence import CONTROLLER_STATUS
 from aiconform.conformance.facts import (
+    ControllerMatch,
+    Judged,
     Problem,
+    Reconciliation,
     Stack,
     StackHealth,
     assess_stack,
-    condition_detail,
-    condition_true,
+    capped,
     from_problems,
+    judge_condition,
+    judge_field,
     labels,
-    name,
+    names_list,
     namespace,
+    presence_only,
+    reconciliation,
+    ref,
+    scheduled_pods,
+    spec_of,
+    unless_unreadable,
 )
 from aiconform.conformance.verdict import (
     API_VERIFIED,
     CLUSTER_QUEUE_INACTIVE,
     CLUSTER_QUEUE_MISSING,
     CRDS_MISSING,
+    CRS_NOT_RECONCILED,
     IMPLEMENTED,
     NOT_IMPLEMENTED,
+    PARTIAL,
+    RECONCILE_FAILED,
     Verdict,
 )
 from aiconform.kube.snapshot import Obj, Snapshot
@@ -47,19 +82,28 @@ from aiconform.kube.snapshot import Obj, Snapshot
 ID = "gang_scheduling"
 KUEUE_GROUP = "kueue.x-k8s.io"
 CLUSTER_QUEUES = f"clusterqueues.{KUEUE_GROUP}"
+VOLCANO_PODGROUPS = "podgroups.scheduling.volcano.sh"
+COSCHEDULING_PODGROUPS = "podgroups.scheduling.x-k8s.io"
+SOURCES = (
+    "crds",
+    "deployments",
+    "validating_webhooks",
+    "services",
+    "pods",
+    CLUSTER_QUEUES,
+    VOLCANO_PODGROUPS,
+    COSCHEDULING_PODGROUPS,
+)
+
+_KUEUE_MATCH = ControllerMatch(
+    names=("kueue-controller-manager",), labels=(("app.kubernetes.io/name", "kueue"),), images=("kueue/kueue",)
+)
 
 
 def _kueue_controller(dep: Obj) -> bool:
-    if name(dep) == "kueue-controller-manager":
-        return True
-    dep_labels = labels(dep)
-    return namespace(dep) == "kueue-system" and (
-        dep_labels.get("app.kubernetes.io/name") == "kueue" or dep_labels.get("control-plane") == "controller-manager"
+    return _KUEUE_MATCH(dep) or (
+        namespace(dep) == "kueue-system" and labels(dep).get("control-plane") == "controller-manager"
     )
-
-
-def _volcano_scheduler(dep: Obj) -> bool:
-    return "volcano-scheduler" in name(dep)
 
 
 KUEUE = Stack(
@@ -71,62 +115,180 @@ KUEUE = Stack(
 )
 VOLCANO = Stack(
     "Volcano",
-    ("jobs.batch.volcano.sh", "podgroups.scheduling.volcano.sh"),
-    _volcano_scheduler,
+    ("jobs.batch.volcano.sh", VOLCANO_PODGROUPS),
+    ControllerMatch(
+        names=("volcano-scheduler",), name_contains=("volcano-scheduler",), images=("volcanosh/vc-scheduler",)
+    ),
     "volcano-scheduler",
     ("batch.volcano.sh", "scheduling.volcano.sh"),
 )
+KAI = Stack(
+    "KAI Scheduler",
+    ("podgroups.scheduling.run.ai", "queues.scheduling.run.ai"),
+    ControllerMatch(names=("kai-scheduler", "kai-scheduler-default"), images=("kai-scheduler/scheduler",)),
+    "kai-scheduler",
+    ("scheduling.run.ai",),
+)
+YUNIKORN = Stack(
+    "Apache YuniKorn",
+    (),
+    ControllerMatch(names=("yunikorn-scheduler",), labels=(("app", "yunikorn"),), images=("apache/yunikorn",)),
+    "yunikorn-scheduler",
+)
+COSCHEDULING = Stack(
+    "scheduler-plugins coscheduling",
+    (COSCHEDULING_PODGROUPS,),
+    ControllerMatch(
+        names=("scheduler-plugins-scheduler", "scheduler-plugins-controller"),
+        images=("scheduler-plugins/kube-scheduler", "scheduler-plugins/controller"),
+    ),
+    "scheduler-plugins-scheduler",
+    ("scheduling.x-k8s.io",),
+)
 
 
-def _cluster_queue_problem(snapshot: Snapshot, spec: ProfileSpec) -> Problem | None:
-    queue = spec.components.kueue.cluster_queue
-    found = next((q for q in snapshot.objects(CLUSTER_QUEUES) if name(q) == queue), None)
-    if found is None:
-        return Problem(
-            CLUSTER_QUEUE_MISSING,
-            f"ClusterQueue/{queue} (spec.components.kueue.clusterQueue) does not exist",
-        )
-    if not condition_true(found, "Active"):
-        return Problem(
-            CLUSTER_QUEUE_INACTIVE, f"ClusterQueue/{queue} is not active: {condition_detail(found, 'Active')}"
-        )
+@dataclass(frozen=True)
+class Solution:
+    stack: Stack
+    schedulers: tuple[str, ...]  # spec.schedulerName of the pods it binds
+    judge: Callable[[Snapshot], list[Judged]]  # its own objects, by the status its controller wrote
+    next_tier: str  # what would vouch for it, for messages
+
+
+def _kueue_queues(snapshot: Snapshot) -> list[Judged]:
+    return [judge_condition("ClusterQueue", q, "Active") for q in snapshot.objects(CLUSTER_QUEUES)]
+
+
+def _volcano_groups(snapshot: Snapshot) -> list[Judged]:
+    return [
+        judge_field("PodGroup", g, "phase", ("Inqueue", "Running", "Completed"))
+        for g in snapshot.objects(VOLCANO_PODGROUPS)
+    ]
+
+
+def _coscheduling_groups(snapshot: Snapshot) -> list[Judged]:
+    return [
+        judge_field("PodGroup", g, "phase", ("Scheduled", "Running", "Finished"), ("Failed",))
+        for g in snapshot.objects(COSCHEDULING_PODGROUPS)
+    ]
+
+
+def _nothing(snapshot: Snapshot) -> list[Judged]:
+    return []
+
+
+SOLUTIONS = (
+    Solution(KUEUE, (), _kueue_queues, "a ClusterQueue the Kueue controller reports Active at its current generation"),
+    Solution(
+        VOLCANO,
+        ("volcano",),
+        _volcano_groups,
+        "a PodGroup the Volcano scheduler moved to Inqueue/Running, or a pod it bound (schedulerName volcano)",
+    ),
+    Solution(KAI, ("kai-scheduler",), _nothing, "a pod bound by it (schedulerName kai-scheduler)"),
+    Solution(YUNIKORN, ("yunikorn",), _nothing, "a pod bound by it (schedulerName yunikorn)"),
+    Solution(
+        COSCHEDULING,
+        ("scheduler-plugins-scheduler",),
+        _coscheduling_groups,
+        "a PodGroup (scheduling.x-k8s.io) its controller moved to Scheduled/Running, or a pod bound by "
+        "scheduler-plugins-scheduler",
+    ),
+)
+
+
+def _judged(snapshot: Snapshot, solution: Solution) -> Reconciliation:
+    pods = [
+        Judged(ref("Pod", p), "live", f"bound by {spec_of(p).get('schedulerName')} (PodScheduled=True)")
+        for p in scheduled_pods(snapshot, solution.schedulers)
+    ]
+    return reconciliation([*solution.judge(snapshot), *pods])
+
+
+def _our_queue_problem(health: StackHealth, spec: ProfileSpec) -> Problem | None:
+    """With spec.components.kueue enabled, our ClusterQueue must exist and be Active."""
+    queue = f"ClusterQueue/{spec.components.kueue.cluster_queue}"
+    ours = next((j for j in health.reconciled.judged if j.ref == queue), None)
+    if ours is None:
+        return Problem(CLUSTER_QUEUE_MISSING, f"{queue} (spec.components.kueue.clusterQueue) does not exist")
+    if ours.outcome != "live":
+        reason = CRS_NOT_RECONCILED if ours.outcome in ("stale", "unreconciled") else CLUSTER_QUEUE_INACTIVE
+        return Problem(reason, f"{queue} is not active: {ours.detail}")
     return None
 
 
-def _kueue(snapshot: Snapshot, spec: ProfileSpec) -> StackHealth:
-    health = assess_stack(snapshot, KUEUE)
-    if not spec.components.kueue.enabled or not health.present:
-        return health
-    problem = _cluster_queue_problem(snapshot, spec)
-    if problem is None:
-        return StackHealth(
-            KUEUE,
-            True,
-            health.problems,
-            (*health.evidence, f"ClusterQueue/{spec.components.kueue.cluster_queue} Active"),
+def _assess(snapshot: Snapshot, spec: ProfileSpec, solution: Solution) -> StackHealth:
+    health = assess_stack(snapshot, solution.stack).with_reconciliation(_judged(snapshot, solution))
+    if solution.stack is KUEUE and spec.components.kueue.enabled and health.present:
+        problem = _our_queue_problem(health, spec)
+        if problem is not None:
+            return StackHealth(health.stack, True, (*health.problems, problem), health.evidence, health.reconciled)
+    return health
+
+
+def _live(health: StackHealth) -> Verdict:
+    live = health.reconciled.live
+    failed = health.reconciled.failed
+    note = f" ({len(failed)} other objects report failure: {names_list(j.text for j in failed)})" if failed else ""
+    return Verdict(
+        ID,
+        IMPLEMENTED,
+        API_VERIFIED,
+        f"{health.stack.label} operates: {names_list((j.text for j in live), 3)}{note}; the all-or-nothing "
+        "admission canary is a workload test",
+        capped([*health.evidence, *(j.text for j in live)]),
+        tier=CONTROLLER_STATUS,
+    )
+
+
+def _not_operating(health: StackHealth) -> Verdict:
+    neglected, failed = health.reconciled.neglected, health.reconciled.failed
+    faults = [j.text for j in neglected + failed]
+    if neglected:
+        reason = CRS_NOT_RECONCILED
+        message = (
+            f"{health.stack.label} is installed but its controller is not reconciling: "
+            f"{names_list(j.text for j in neglected)}"
         )
-    return StackHealth(KUEUE, True, (*health.problems, problem), health.evidence)
+    else:
+        reason = CLUSTER_QUEUE_INACTIVE if health.stack is KUEUE else RECONCILE_FAILED
+        message = f"{health.stack.label} is installed but reports failure: {names_list(j.text for j in failed)}"
+    # Some objects live and others neglected: the controller runs but does not keep up (Partial).
+    status = PARTIAL if health.reconciled.live else NOT_IMPLEMENTED
+    return Verdict(ID, status, reason, message, health.evidence, faults=tuple(faults))
 
 
-def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
-    results = [_kueue(snapshot, spec), assess_stack(snapshot, VOLCANO)]
-    healthy = next((r for r in results if r.healthy), None)
-    if healthy is not None:
-        return Verdict(
+def _decide(results: list[tuple[Solution, StackHealth]]) -> Verdict:
+    for _, health in results:
+        if health.live:
+            return _live(health)
+    healthy = [(s, h) for s, h in results if h.healthy]
+    quiet = next(((s, h) for s, h in healthy if not h.reconciled.judged), None)
+    if quiet is not None:
+        solution, health = quiet
+        return presence_only(
             ID,
-            IMPLEMENTED,
-            API_VERIFIED,
-            f"{healthy.stack.label} is installed and its controller is available; the all-or-nothing admission "
-            "canary is a workload test",
-            healthy.evidence,
+            f"{solution.stack.label} is installed ({names_list(health.evidence, 3) or 'its scheduler'}) but no status "
+            f"its controller wrote shows it operating; Implemented needs {solution.next_tier}",
+            health.evidence,
         )
-    installed = next((r for r in results if r.present), None)
-    if installed is None:
+    if healthy:
+        return _not_operating(healthy[0][1])
+    installed = [h for _, h in results if h.present]
+    if not installed:
         return Verdict(
             ID,
             NOT_IMPLEMENTED,
             CRDS_MISSING,
-            "no gang scheduler installed: neither the Kueue (kueue.x-k8s.io) nor the Volcano CRDs exist; install "
-            "Kueue (and enable spec.components.kueue) or Volcano",
+            "no gang scheduler installed: no Kueue (kueue.x-k8s.io), Volcano, KAI Scheduler (scheduling.run.ai), "
+            "scheduler-plugins coscheduling (scheduling.x-k8s.io) CRDs and no YuniKorn scheduler; install one, "
+            "e.g. Kueue (and enable spec.components.kueue)",
         )
-    return from_problems(ID, NOT_IMPLEMENTED, installed.problems, installed.evidence)
+    best = min(installed, key=lambda h: len(h.problems))
+    faults = [j.text for j in best.reconciled.neglected]
+    return dataclasses.replace(from_problems(ID, NOT_IMPLEMENTED, best.problems, best.evidence), faults=tuple(faults))
+
+
+def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
+    results = [(s, _assess(snapshot, spec, s)) for s in SOLUTIONS]
+    return unless_unreadable(_decide(results), snapshot, *SOURCES)

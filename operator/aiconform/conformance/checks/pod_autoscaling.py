@@ -3,42 +3,63 @@
 Asks: "If the platform supports the HorizontalPodAutoscaler, it must function correctly for pods utilizing
 accelerators. This includes the ability to scale these Pods based on custom metrics relevant to AI/ML workloads."
 
-We verify:
-- the HPA API `autoscaling/v2` is served (if not, the condition of the requirement does not hold: N/A; a
-  snapshot without any discovery data is `DiscoveryUnavailable` instead, never N/A);
-- a custom or external metrics API is available: APIService `v1beta1.custom.metrics.k8s.io` or
-  `v1beta1.external.metrics.k8s.io` with `Available=True` (prometheus-adapter, KEDA's metrics server, ...), or
-  KEDA is healthy (CRD `scaledobjects.keda.sh`, `keda-operator` available);
-- no metrics APIService is registered but unavailable (`MetricsAPIUnavailable`: HPAs on it would fail);
-- no HPA on custom/external metrics reports `ScalingActive=False` because it cannot read its metric
-  (`HPAScalingInactive`, naming the HPAs).
-All good: Implemented, `APIVerified`. Decision: HPA is the same core controller for GPU and CPU pods, so a
-working custom-metrics pipeline is what this requirement hinges on; a scale-up/scale-down of GPU pods on such a
-metric is the hardware test, mentioned, not run. Nothing found: Not Implemented (`NoCustomMetricsAPI`).
+HPA is the same core controller for GPU and CPU pods, so a working custom-metrics pipeline is what this
+requirement hinges on. What vouches for one is a status written by a live controller:
+- an APIService `v1beta1.custom.metrics.k8s.io` / `v1beta2.custom.metrics.k8s.io` /
+  `v1beta1.external.metrics.k8s.io` with `Available=True` (the API server's aggregator reached the adapter:
+  prometheus-adapter, KEDA's metrics server, ...);
+- a KEDA ScaledObject with `Ready=True` (KEDA's operator reconciled it; stale against its generation is not);
+- an HPA on custom/external metrics with `ScalingActive=True` and `status.observedGeneration` current (the HPA
+  controller read the metric).
+Against it: a metrics APIService registered but not available (`MetricsAPIUnavailable`), HPAs on custom metrics
+with `ScalingActive=False` because they cannot read them and ScaledObjects with `Ready=False`
+(`HPAScalingInactive`), ScaledObjects without status or with a stale one (`CRsNotReconciled`: KEDA is not
+reconciling); all named in faults.
 
-Snapshot: `api_resources`, `apiservices`, `hpas`, `crds`, `deployments`.
+Verdicts:
+- Implemented (tier ControllerStatus): a metrics source vouched for as above and nothing against it. Scaling GPU
+  pods up and down on such a metric is the hardware test, mentioned, not run.
+- Partially Implemented: a source vouched for but some HPAs/ScaledObjects failing or neglected (named); or only
+  KEDA's CRD and operator Deployment seen, no status of it (`PresenceOnly`, tier APIPresence).
+- Not Implemented: `MetricsAPIUnavailable`; `HPAScalingInactive`/`CRsNotReconciled` with nothing vouched for;
+  nothing found: `NoCustomMetricsAPI`.
+- N/A: the HPA API `autoscaling/v2` is not served (the requirement's condition does not hold); a snapshot without
+  any discovery data is `DiscoveryUnavailable` instead, never N/A.
+- Unknown (`Unreadable`): not Implemented and apiservices, hpas, crds, deployments or scaledobjects could not be
+  listed.
+
+Snapshot: `api_resources`, `apiservices`, `hpas`, `crds`, `deployments`, `validating_webhooks`, `services`;
+`custom["scaledobjects.keda.sh"]`.
 """
 
 from __future__ import annotations
 
 from aiconform.api.models import ProfileSpec
+from aiconform.conformance.evidence import CONTROLLER_STATUS
 from aiconform.conformance.facts import (
+    ControllerMatch,
+    Judged,
     Stack,
     as_list,
     as_map,
     assess_stack,
+    capped,
     condition,
     condition_detail,
     condition_true,
-    deployment_named,
     discovery_missing,
+    judge_condition,
     name,
     names_list,
+    observed_behind,
+    presence_only,
     ref,
     spec_of,
+    unless_unreadable,
 )
 from aiconform.conformance.verdict import (
     API_VERIFIED,
+    CRS_NOT_RECONCILED,
     HPA_SCALING_INACTIVE,
     IMPLEMENTED,
     METRICS_API_UNAVAILABLE,
@@ -46,6 +67,7 @@ from aiconform.conformance.verdict import (
     NOT_APPLICABLE,
     NOT_APPLICABLE_REASON,
     NOT_IMPLEMENTED,
+    PARTIAL,
     Verdict,
 )
 from aiconform.kube.snapshot import Obj, Snapshot
@@ -56,24 +78,119 @@ METRICS_APISERVICES = (
     "v1beta2.custom.metrics.k8s.io",
     "v1beta1.external.metrics.k8s.io",
 )
-KEDA = Stack("KEDA", ("scaledobjects.keda.sh",), deployment_named("keda-operator"), "keda-operator", ("keda.sh",))
+SCALED_OBJECTS = "scaledobjects.keda.sh"
+KEDA = Stack(
+    "KEDA",
+    (SCALED_OBJECTS,),
+    ControllerMatch(
+        names=("keda-operator",), labels=(("app.kubernetes.io/name", "keda-operator"),), images=("kedacore/keda",)
+    ),
+    "keda-operator",
+    ("keda.sh",),
+)
 CUSTOM_METRIC_TYPES = ("Pods", "Object", "External")
+SOURCES = ("apiservices", "hpas", "crds", "deployments", "validating_webhooks", "services", SCALED_OBJECTS)
 
 
 def _uses_custom_metrics(hpa: Obj) -> bool:
     return any(as_map(m).get("type") in CUSTOM_METRIC_TYPES for m in as_list(spec_of(hpa).get("metrics")))
 
 
-def _failing_hpas(snapshot: Snapshot) -> list[str]:
-    """HPAs on custom/external metrics that cannot read them (scaled-to-zero HPAs are fine)."""
-    out = []
-    for hpa in snapshot.hpas:
-        cond = condition(hpa, "ScalingActive")
-        if cond is None or not _uses_custom_metrics(hpa) or str(cond.get("status")) != "False":
-            continue
-        if str(cond.get("reason", "")).startswith(("FailedGet", "InvalidMetricSource")):
-            out.append(f"{ref('HorizontalPodAutoscaler', hpa)} ({condition_detail(hpa, 'ScalingActive')})")
-    return out
+def _judge_hpa(hpa: Obj) -> Judged | None:
+    """An HPA on custom/external metrics by its ScalingActive condition (scaled-to-zero or disabled HPAs are
+    neither for nor against); None for HPAs on resource metrics only."""
+    if not _uses_custom_metrics(hpa):
+        return None
+    hpa_ref = ref("HorizontalPodAutoscaler", hpa)
+    cond = condition(hpa, "ScalingActive")
+    if cond is None:
+        return Judged(hpa_ref, "unreconciled", "has no ScalingActive condition (the HPA controller never ran it)")
+    lag = observed_behind(hpa)
+    if lag:
+        return Judged(hpa_ref, "stale", f"status is not current ({lag})")
+    if str(cond.get("status")) == "True":
+        return Judged(hpa_ref, "live", "ScalingActive=True")
+    if str(cond.get("reason", "")).startswith(("FailedGet", "InvalidMetricSource")):
+        return Judged(hpa_ref, "failed", f"({condition_detail(hpa, 'ScalingActive')})")
+    return Judged(hpa_ref, "pending", condition_detail(hpa, "ScalingActive"))
+
+
+def _judge(snapshot: Snapshot) -> Verdict:
+    services = sorted((s for s in snapshot.apiservices if name(s) in METRICS_APISERVICES), key=name)
+    available = [s for s in services if condition_true(s, "Available")]
+    unavailable = [s for s in services if not condition_true(s, "Available")]
+    evidence = ["autoscaling/v2 horizontalpodautoscalers served"]
+    evidence += [f"APIService/{name(s)} Available=True" for s in available]
+    if unavailable:
+        detail = [f"APIService/{name(s)} ({condition_detail(s, 'Available')})" for s in unavailable]
+        return Verdict(
+            ID,
+            NOT_IMPLEMENTED,
+            METRICS_API_UNAVAILABLE,
+            f"metrics API registered but not available: {names_list(detail)}; HPAs on these metrics cannot scale",
+            tuple(evidence),
+            faults=tuple(detail),
+        )
+    keda = assess_stack(snapshot, KEDA)
+    scaled = [judge_condition("ScaledObject", o, "Ready") for o in snapshot.objects(SCALED_OBJECTS)]
+    hpas = [j for j in (_judge_hpa(h) for h in snapshot.hpas) if j is not None]
+    live = [*(j for j in scaled if j.outcome == "live"), *(j for j in hpas if j.outcome == "live")]
+    failed = [j for j in [*hpas, *scaled] if j.outcome == "failed"]
+    neglected = [j for j in [*hpas, *scaled] if j.outcome in ("stale", "unreconciled")]
+    evidence += capped([j.text for j in live], 5)
+    faults = tuple(j.text for j in [*failed, *neglected])
+    vouched = [f"APIService {name(s)}" for s in available] + (
+        ["KEDA ScaledObjects Ready"] if scaled and any(j.outcome == "live" for j in scaled) else []
+    )
+    if faults:
+        reason = HPA_SCALING_INACTIVE if failed else CRS_NOT_RECONCILED
+        what = "; ".join(
+            part
+            for part in (
+                f"cannot read their custom metrics: {names_list(j.text for j in failed)}" if failed else "",
+                f"not reconciled: {names_list(j.text for j in neglected)}" if neglected else "",
+            )
+            if part
+        )
+        if vouched:
+            return Verdict(
+                ID,
+                PARTIAL,
+                reason,
+                f"custom metrics from {', '.join(vouched)}, but autoscalers {what}",
+                tuple(evidence),
+                faults=faults,
+                tier=CONTROLLER_STATUS,
+            )
+        return Verdict(ID, NOT_IMPLEMENTED, reason, f"autoscalers {what}", tuple(evidence), faults=faults)
+    if vouched or any(j.outcome == "live" for j in hpas):
+        sources = vouched or ["HPAs reading custom metrics"]
+        return Verdict(
+            ID,
+            IMPLEMENTED,
+            API_VERIFIED,
+            f"HPA autoscaling/v2 served with custom metrics from {', '.join(sources)}; scaling GPU pods up and "
+            "down on an AI metric is a hardware test",
+            tuple(evidence),
+            tier=CONTROLLER_STATUS,
+        )
+    if keda.healthy and keda.present:
+        return presence_only(
+            ID,
+            f"KEDA is installed ({names_list(keda.evidence, 3)}) but no status it wrote shows it working; Implemented "
+            "needs a ScaledObject KEDA reports Ready=True or its external metrics APIService Available=True",
+            evidence + list(keda.evidence),
+        )
+    return Verdict(
+        ID,
+        NOT_IMPLEMENTED,
+        NO_CUSTOM_METRICS_API,
+        "HPA is served but no custom or external metrics API is available (no "
+        f"{' / '.join(METRICS_APISERVICES)} APIService Available, no KEDA ScaledObject Ready): install "
+        "prometheus-adapter or KEDA so HPAs can scale on AI metrics"
+        + (f" ({'; '.join(p.message for p in keda.problems)})" if keda.present and keda.problems else ""),
+        tuple(evidence),
+    )
 
 
 def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
@@ -86,48 +203,4 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
             NOT_APPLICABLE_REASON,
             "the HorizontalPodAutoscaler API autoscaling/v2 is not served: the requirement's condition does not hold",
         )
-    services = sorted((s for s in snapshot.apiservices if name(s) in METRICS_APISERVICES), key=name)
-    available = [s for s in services if condition_true(s, "Available")]
-    unavailable = [s for s in services if not condition_true(s, "Available")]
-    evidence = ["autoscaling/v2 horizontalpodautoscalers served"]
-    evidence += [f"APIService/{name(s)} Available" for s in available]
-    if unavailable:
-        detail = names_list(f"APIService/{name(s)} ({condition_detail(s, 'Available')})" for s in unavailable)
-        return Verdict(
-            ID,
-            NOT_IMPLEMENTED,
-            METRICS_API_UNAVAILABLE,
-            f"metrics API registered but not available: {detail}; HPAs on these metrics cannot scale",
-            tuple(evidence),
-        )
-    keda = assess_stack(snapshot, KEDA)
-    if keda.healthy:
-        evidence += keda.evidence
-    if not available and not keda.healthy:
-        return Verdict(
-            ID,
-            NOT_IMPLEMENTED,
-            NO_CUSTOM_METRICS_API,
-            "HPA is served but no custom or external metrics API is available (no "
-            f"{' / '.join(METRICS_APISERVICES)} APIService, no healthy KEDA): install prometheus-adapter or KEDA "
-            "so HPAs can scale on AI metrics",
-            tuple(evidence),
-        )
-    failing = _failing_hpas(snapshot)
-    if failing:
-        return Verdict(
-            ID,
-            NOT_IMPLEMENTED,
-            HPA_SCALING_INACTIVE,
-            f"HPAs cannot read their custom metrics: {names_list(failing)}",
-            tuple(evidence),
-        )
-    sources = [f"APIService {name(s)}" for s in available] + (["KEDA"] if keda.healthy else [])
-    return Verdict(
-        ID,
-        IMPLEMENTED,
-        API_VERIFIED,
-        f"HPA autoscaling/v2 served with custom metrics from {', '.join(sources)}; scaling GPU pods up and down on "
-        "an AI metric is a hardware test",
-        tuple(evidence),
-    )
+    return unless_unreadable(_judge(snapshot), snapshot, *SOURCES)
