@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_CLUSTER = "e2e"
+E2E_CLUSTER = os.environ.get("AICONFORM_E2E_CLUSTER", "e2e")  # a name of its own per concurrent session
 E2E_PORT = int(os.environ.get("AICONFORM_E2E_PORT", "16444"))
 AICONFORM = [sys.executable, "-m", "aiconform"]
 

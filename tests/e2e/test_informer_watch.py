@@ -44,7 +44,7 @@ async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_list_then_watch_keeps_the_view_exact(cluster: Cluster) -> None:
+def test_list_then_watch_keeps_the_view_exact(cluster: Cluster, crd: str) -> None:
     ns = f"inf-{uuid.uuid4().hex[:8]}"
     creds = load_credentials(Path(cluster.kubeconfig))
     base = f"/api/v1/namespaces/{ns}/configmaps"
