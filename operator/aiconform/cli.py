@@ -67,9 +67,14 @@ EXPORT_EPILOG = """Metadata comes from --metadata (a YAML mapping, or an earlier
 flags win. Every field of the checklist template is required except --repo-url; kubernetesVersion is the
 evaluated checklist. An existing output file is never overwritten without --force.
 
+--out-dir DIR writes the pull request's directory (use vX.YY/<product>): DIR/PRODUCT.yaml and DIR/evidence/,
+only when validate.go's offline rules pass (k8sConformanceUrl required, every MUST Implemented unless
+--allow-unmet writes a draft); otherwise nothing is written and each problem names the flag or field to fix.
+
 exit codes:
-  0  PRODUCT.yaml written (whatever the verdicts: review it before submitting)
-  2  could not run: missing metadata (one line per field), bad flags, kubeconfig or profile, API unreachable"""
+  0  written (-o: whatever the verdicts; --out-dir: validated, or a draft with --allow-unmet)
+  2  could not run: missing metadata (one line per field), bad flags, kubeconfig or profile, API unreachable,
+     or --out-dir refused (one line per problem)"""
 
 
 def _kubernetes_version(value: str) -> str:
