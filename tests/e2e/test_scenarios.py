@@ -151,17 +151,56 @@ spec:
 """
 
 
+CLUSTER_QUEUE = """
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ClusterQueue
+metadata: {name: e2e-gang}
+spec:
+  namespaceSelector: {}
+  resourceGroups:
+    - coveredResources: [cpu]
+      flavors: [{name: e2e-gang-flavor, resources: [{name: cpu, nominalQuota: "4"}]}]
+"""
+
+
+def _kueue_reports_active(cluster: Cluster) -> None:
+    """The status the Kueue controller writes on a ClusterQueue it admits for, at the queue's generation."""
+    generation = cluster.get_json("clusterqueue", "e2e-gang")["metadata"]["generation"]
+    active = {
+        "type": "Active",
+        "status": "True",
+        "reason": "Ready",
+        "message": "Can admit new workloads",
+        "observedGeneration": generation,
+        "lastTransitionTime": "2026-12-01T00:00:00Z",
+    }
+    patch = json.dumps({"status": {"conditions": [active]}})
+    cluster.kubectl("patch", "clusterqueue", "e2e-gang", "--subresource=status", "--type=merge", "-p", patch)
+
+
 def test_kueue_installed_and_removed(cluster: Cluster, profile: Profile) -> None:
+    """A Deployment called kueue-controller-manager (any image is "available" under kwok) and the CRDs are
+    presence only; a ClusterQueue nobody reconciles is evidence against; the Active status the controller writes
+    at the queue's generation is what makes it Implemented."""
     cluster.kubectl("apply", "-f", "-", input=KUEUE_CONTROLLER)
     try:
         _run(cluster, lambda kube: upstream.install(kube, ["kueue"]))
-        profile.wait("gang_scheduling", "Implemented")
+        req = profile.wait("gang_scheduling", "Partially Implemented", "PresenceOnly")
+        assert req["tier"] == "APIPresence"
+        assert "ClusterQueue the Kueue controller reports Active" in req["message"]
+        cluster.kubectl("apply", "-f", "-", input=CLUSTER_QUEUE)
+        req = profile.wait("gang_scheduling", "Not Implemented", "CRsNotReconciled")
+        assert "ClusterQueue/e2e-gang has no status" in req["message"]
+        _kueue_reports_active(cluster)
+        req = profile.wait("gang_scheduling", "Implemented", "APIVerified")
+        assert req["tier"] == "ControllerStatus" and "ClusterQueue/e2e-gang Active=True" in req["message"]
         _run(cluster, lambda kube: upstream.uninstall(kube, ["kueue"]))
         req = profile.wait("gang_scheduling", "Not Implemented", "CRDsMissing")
         assert "kueue" in req["message"].lower()
-        _run(cluster, lambda kube: upstream.install(kube, ["kueue"]))
-        profile.wait("gang_scheduling", "Implemented")
+        _run(cluster, lambda kube: upstream.install(kube, ["kueue"]))  # the queue went with its CRD
+        profile.wait("gang_scheduling", "Partially Implemented", "PresenceOnly")
     finally:
+        cluster.kubectl("delete", "clusterqueue", "e2e-gang", "--ignore-not-found", "--wait=false", check=False)
         cluster.kubectl("delete", "namespace", "kueue-system", "--wait=false", check=False)
 
 
