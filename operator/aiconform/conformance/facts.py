@@ -19,6 +19,7 @@ from aiconform.conformance.verdict import (
     CRDS_MISSING,
     DISCOVERY_UNAVAILABLE,
     IMPLEMENTED,
+    NO_ACCELERATOR_NODES,
     NOT_APPLICABLE,
     NOT_IMPLEMENTED,
     PARTIAL,
@@ -191,6 +192,8 @@ def unreadable(requirement: str, snapshot: Snapshot, *keys: str) -> Verdict | No
 
 
 def accelerator_nodes(snapshot: Snapshot, spec: ProfileSpec) -> list[Obj]:
+    """The nodes spec.accelerators.nodeSelector selects: where the components put accelerator software. The checks
+    judge the nodes that *have* accelerators instead (`accelerator_fleet`)."""
     selector = spec.accelerators.node_selector
     return sorted((n for n in snapshot.nodes if selector.matches(labels(n))), key=name)
 
@@ -203,13 +206,6 @@ def tenant_namespaces(snapshot: Snapshot, spec: ProfileSpec) -> set[str]:
 def selector_text(match_labels: Mapping[str, str], expressions: int = 0) -> str:
     text = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items())) or "{}"
     return text + (f" (+{plural(expressions, 'expression')})" if expressions else "")
-
-
-def no_accelerator_nodes_message(spec: ProfileSpec) -> str:
-    sel = spec.accelerators.node_selector
-    return (
-        f"no node matches spec.accelerators.nodeSelector {selector_text(sel.match_labels, len(sel.match_expressions))}"
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -522,12 +518,61 @@ def webhook_problem(problems: Sequence[str]) -> str:
 # DRA
 
 
-def slices_by_node(snapshot: Snapshot) -> dict[str, list[Obj]]:
+def node_selector_matches(selector: Any, node: Obj) -> bool:
+    """A core/v1 NodeSelector (a ResourceSlice's `spec.nodeSelector`): any term matches, each term's
+    matchExpressions (on labels) and matchFields (metadata.name) all hold. An empty or malformed one matches
+    nothing."""
+    terms = [as_map(t) for t in as_list(as_map(selector).get("nodeSelectorTerms"))]
+    node_labels = labels(node)
+    fields = {"metadata.name": name(node)}
+    return any(
+        (t.get("matchExpressions") or t.get("matchFields"))
+        and all(_requirement_holds(as_map(r), node_labels) for r in as_list(t.get("matchExpressions")))
+        and all(_requirement_holds(as_map(r), fields) for r in as_list(t.get("matchFields")))
+        for t in terms
+    )
+
+
+def _requirement_holds(req: Mapping[str, Any], values: Mapping[str, str]) -> bool:
+    key, op = str(req.get("key", "")), str(req.get("operator", ""))
+    wanted = [str(v) for v in as_list(req.get("values"))]
+    present = key in values
+    if op == "In":
+        return present and values[key] in wanted
+    if op == "NotIn":
+        return not present or values[key] not in wanted
+    if op == "Exists":
+        return present
+    if op == "DoesNotExist":
+        return not present
+    if op in ("Gt", "Lt") and present and wanted and values[key].lstrip("-").isdigit() and wanted[0].isdigit():
+        have, bound = int(values[key]), int(wanted[0])
+        return have > bound if op == "Gt" else have < bound
+    return False
+
+
+def slice_nodes(rs: Obj, nodes: Sequence[Obj]) -> list[str]:
+    """The nodes a ResourceSlice's devices are reachable from: `spec.nodeName`, every node for `spec.allNodes`,
+    the matching nodes for `spec.nodeSelector`."""
+    rs_spec = spec_of(rs)
+    if rs_spec.get("nodeName"):
+        return [str(rs_spec["nodeName"])]
+    if rs_spec.get("allNodes") is True:
+        return [name(n) for n in nodes]
+    if rs_spec.get("nodeSelector"):
+        return [name(n) for n in nodes if node_selector_matches(rs_spec["nodeSelector"], n)]
+    return []
+
+
+def slices_by_node(snapshot: Snapshot, accelerators_only: bool = False) -> dict[str, list[Obj]]:
+    """ResourceSlices per node they serve (nodeName, nodeSelector or allNodes); `accelerators_only`: only the
+    slices of an accelerator vendor's DRA driver (`ACCELERATOR_DRA_DRIVERS`), never a NIC driver's."""
     out: dict[str, list[Obj]] = defaultdict(list)
     for rs in snapshot.resource_slices:
-        node = spec_of(rs).get("nodeName")
-        if node:
-            out[str(node)].append(rs)
+        if accelerators_only and not is_accelerator_driver(slice_driver(rs)):
+            continue
+        for node in slice_nodes(rs, snapshot.nodes):
+            out[node].append(rs)
     return out
 
 
@@ -539,6 +584,14 @@ def slice_driver(rs: Obj) -> str:
     return str(spec_of(rs).get("driver", ""))
 
 
+def published_by_kubelet_plugin(rs: Obj) -> bool:
+    """A node-local slice owned by its Node: what a DRA driver's kubelet plugin publishes (the kubeletplugin helper
+    of k8s.io/dynamic-resource-allocation sets that owner, and the kubelet removes the slices of a plugin that is
+    gone). A slice anyone created by hand has no such owner."""
+    node = spec_of(rs).get("nodeName")
+    return bool(node) and owned_by(rs, "Node", str(node))
+
+
 def device_attr(device: Mapping[str, Any], attr: str) -> Any:
     """A device attribute's value by short name: `driverVersion` matches `gpu.nvidia.com/driverVersion` too.
 
@@ -546,15 +599,219 @@ def device_attr(device: Mapping[str, Any], attr: str) -> Any:
     """
     for key, value in as_map(device.get("attributes")).items():
         if str(key).rsplit("/", 1)[-1] == attr and isinstance(value, Mapping):
-            for kind in ("string", "version", "int", "bool"):
-                if kind in value:
-                    return value[kind]
+            return _attr_value(value)
+    return None
+
+
+def _attr_value(value: Mapping[str, Any]) -> Any:
+    for kind in ("string", "version", "int", "bool"):
+        if kind in value:
+            return value[kind]
     return None
 
 
 def attribute_names(device: Mapping[str, Any]) -> list[str]:
     """Short attribute names (domain prefix dropped), lower-cased."""
     return [str(k).rsplit("/", 1)[-1].lower() for k in as_map(device.get("attributes"))]
+
+
+# DeviceClass selectors: the CEL the vendors' classes use, `device.driver == "x"` and
+# `device.attributes["domain"].name == "value"`, joined by && (and ||). Other terms are not evaluated.
+_CEL_DRIVER = re.compile(r"""^device\.driver\s*==\s*['"]([^'"]+)['"]$""")
+_CEL_ATTR = re.compile(r"""^device\.attributes\[\s*['"]([^'"]+)['"]\s*\]\.(\w+)\s*==\s*(?:['"]([^'"]*)['"]|(\w+))$""")
+
+
+def _term_matches(term: str, driver: str, device: Mapping[str, Any]) -> bool | None:
+    """True/False for a term we understand, None for one we do not."""
+    if m := _CEL_DRIVER.match(term):
+        return m.group(1) == driver
+    if m := _CEL_ATTR.match(term):
+        domain, attr, wanted = m.group(1), m.group(2), m.group(3) if m.group(3) is not None else m.group(4)
+        attrs = as_map(device.get("attributes"))
+        raw = attrs.get(f"{domain}/{attr}") or (attrs.get(attr) if domain == driver else None)
+        value = _attr_value(raw) if isinstance(raw, Mapping) else None
+        return value is not None and str(value).lower() == str(wanted).lower()
+    return None
+
+
+def cel_selects(expression: str, driver: str, device: Mapping[str, Any]) -> bool | None:
+    """Whether a DeviceClass selector expression selects this device of `driver`; None when no term of it is one
+    we evaluate (then we cannot say)."""
+    verdicts: list[bool] = []
+    for alternative in expression.split("||"):
+        results = [_term_matches(t.strip().strip("()").strip(), driver, device) for t in alternative.split("&&")]
+        known = [r for r in results if r is not None]
+        if known:
+            verdicts.append(all(known))
+    return any(verdicts) if verdicts else None
+
+
+def class_selects(dc: Obj, rs: Obj, device: Mapping[str, Any]) -> bool | None:
+    """A DeviceClass's selectors (all must hold) on one published device; no selectors select every device."""
+    results = [
+        cel_selects(str(as_map(as_map(sel).get("cel")).get("expression", "")), slice_driver(rs), device)
+        for sel in as_list(spec_of(dc).get("selectors"))
+    ]
+    if any(r is False for r in results):
+        return False
+    if results and all(r is None for r in results):
+        return None
+    return True
+
+
+def class_devices(dc: Obj, slices: Iterable[Obj]) -> tuple[int, bool]:
+    """(devices of `slices` the class selects, whether its selectors could be evaluated at all)."""
+    count, evaluable = 0, True
+    for rs in slices:
+        for dev in devices(rs):
+            selected = class_selects(dc, rs, dev)
+            if selected is None:
+                evaluable = False
+            elif selected:
+                count += 1
+    return count, evaluable
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Accelerator nodes: recognised by what they expose, not by a label we hope is there
+
+# Extended resources of accelerator device plugins (allocatable/capacity): exact names and name prefixes.
+ACCELERATOR_RESOURCES = frozenset(
+    {"nvidia.com/gpu", "nvidia.com/gpu.shared", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi"}
+)
+ACCELERATOR_RESOURCE_PREFIXES = ("nvidia.com/mig-", "gpu.intel.com/", "aws.amazon.com/neuron")
+# Labels the clouds and node provisioners set on accelerator nodes (any non-empty value) ...
+ACCELERATOR_LABELS = (
+    "cloud.google.com/gke-accelerator",  # GKE GPU node pools: nvidia-l4, nvidia-h100-80gb, ...
+    "cloud.google.com/gke-tpu-accelerator",  # GKE TPU node pools
+    "k8s.amazonaws.com/accelerator",  # EKS node groups (the cluster-autoscaler convention)
+    "kubernetes.azure.com/accelerator",  # AKS GPU node pools: nvidia
+)
+# ... counts that must be positive (EKS Auto Mode, Karpenter on AWS) ...
+ACCELERATOR_COUNT_LABELS = (
+    "eks.amazonaws.com/instance-gpu-count",
+    "karpenter.k8s.aws/instance-gpu-count",
+    "karpenter.k8s.aws/instance-accelerator-count",
+)
+GFD_PRESENT_LABEL = "nvidia.com/gpu.present"
+# ... and Node Feature Discovery's PCI labels of GPU vendors (NVIDIA 10de, AMD 1002), class prefix optional.
+_NFD_GPU_PCI = re.compile(r"^feature\.node\.kubernetes\.io/pci-(?:[0-9a-f]{4}_)?(?:10de|1002)\.present$")
+# DRA drivers of accelerator vendors → vendor. NIC drivers (dra.net, SR-IOV), NVIDIA's compute-domain driver
+# (IMEX channels) and example drivers publish no accelerators.
+ACCELERATOR_DRA_DRIVERS: Mapping[str, str] = {
+    "gpu.nvidia.com": "nvidia",
+    "gpu.amd.com": "amd",
+    "gpu.intel.com": "intel",
+    "gaudi.intel.com": "intel",
+    "tpu.google.com": "google",
+    "neuron.aws.com": "aws",
+}
+
+
+def is_accelerator_driver(driver: str) -> bool:
+    return driver in ACCELERATOR_DRA_DRIVERS
+
+
+def is_accelerator_resource(resource: str) -> bool:
+    return resource in ACCELERATOR_RESOURCES or resource.startswith(ACCELERATOR_RESOURCE_PREFIXES)
+
+
+def accelerator_resources(node: Obj) -> dict[str, int]:
+    """Accelerator extended resources the kubelet advertises for the node (allocatable, else capacity), > 0."""
+    st = status_of(node)
+    out: dict[str, int] = {}
+    for part in ("capacity", "allocatable"):  # allocatable wins where both are set
+        for key, value in as_map(st.get(part)).items():
+            if is_accelerator_resource(str(key)) and to_int(value) > 0:
+                out[str(key)] = to_int(value)
+    return out
+
+
+def accelerator_labels(node: Obj) -> list[str]:
+    """`key=value` of the accelerator labels the node carries."""
+    node_labels = labels(node)
+    out = [f"{k}={node_labels[k]}" for k in ACCELERATOR_LABELS if node_labels.get(k)]
+    out += [f"{k}={node_labels[k]}" for k in ACCELERATOR_COUNT_LABELS if to_int(node_labels.get(k)) > 0]
+    if node_labels.get(GFD_PRESENT_LABEL) == "true":
+        out.append(f"{GFD_PRESENT_LABEL}=true")
+    out += [f"{k}=true" for k, v in sorted(node_labels.items()) if _NFD_GPU_PCI.match(k) and v == "true"]
+    return out
+
+
+def node_ready(node: Obj) -> bool:
+    """The kubelet reports the node Ready: what it advertises (allocatable) is current."""
+    return condition_true(node, "Ready")
+
+
+@dataclass(frozen=True)
+class AcceleratorFleet:
+    """The accelerator nodes the checks judge: every node exposing an accelerator (extended resource, cloud or
+    discovery label, a ResourceSlice of an accelerator DRA driver) plus every node spec.accelerators.nodeSelector
+    selects (the profile says they are). Nodes with accelerators outside the selector are judged too, and named."""
+
+    nodes: tuple[Obj, ...]
+    exposes: Mapping[str, tuple[str, ...]]  # node → what shows it has accelerators (empty: only selected)
+    outside_selector: tuple[str, ...]  # nodes with accelerators that spec.accelerators.nodeSelector misses
+
+    @property
+    def names(self) -> list[str]:
+        return [name(n) for n in self.nodes]
+
+    def note(self) -> str:
+        """What the message adds about accelerator nodes outside spec.accelerators.nodeSelector ("" if none)."""
+        if not self.outside_selector:
+            return ""
+        count = plural(len(self.outside_selector), "accelerator node")
+        return (
+            f"; judged although outside spec.accelerators.nodeSelector: {count} ({names_list(self.outside_selector)})"
+            " — the components (exporter, queues, DRA plugin) do not reach them; widen the selector"
+        )
+
+    def evidence(self) -> list[str]:
+        entries = [f"Node/{n} outside nodeSelector: {', '.join(self.exposes[n][:2])}" for n in self.outside_selector]
+        return list(capped(entries))
+
+
+def accelerator_fleet(snapshot: Snapshot, spec: ProfileSpec) -> AcceleratorFleet:
+    selector = spec.accelerators.node_selector
+    dra = slices_by_node(snapshot, accelerators_only=True)
+    exposes: dict[str, tuple[str, ...]] = {}
+    chosen: list[Obj] = []
+    outside: list[str] = []
+    for node in sorted(snapshot.nodes, key=name):
+        node_name = name(node)
+        why = [f"{k}={v}" for k, v in sorted(accelerator_resources(node).items())]
+        why += accelerator_labels(node)
+        why += [f"ResourceSlice/{name(rs)} ({slice_driver(rs)})" for rs in dra.get(node_name, []) if devices(rs)]
+        selected = selector.matches(labels(node))
+        if why or selected:
+            chosen.append(node)
+            exposes[node_name] = tuple(why)
+        if why and not selected:
+            outside.append(node_name)
+    return AcceleratorFleet(tuple(chosen), exposes, tuple(outside))
+
+
+def no_accelerator_nodes_message(spec: ProfileSpec) -> str:
+    sel = spec.accelerators.node_selector
+    return (
+        "no accelerator node found: no node advertises an accelerator resource (nvidia.com/gpu, nvidia.com/mig-*, "
+        "amd.com/gpu, gpu.intel.com/*, google.com/tpu, aws.amazon.com/neuron*), carries a cloud accelerator label "
+        "or has a ResourceSlice of an accelerator DRA driver, and none matches spec.accelerators.nodeSelector "
+        f"{selector_text(sel.match_labels, len(sel.match_expressions))}"
+    )
+
+
+def no_accelerator_nodes(requirement: str, spec: ProfileSpec) -> Verdict:
+    """`NoAcceleratorNodes` (condition Unknown): the accelerator requirements cannot be evaluated. Never N/A by
+    itself: a cluster without accelerators says so in spec.requirements, with notes."""
+    return Verdict(
+        requirement,
+        NOT_IMPLEMENTED,
+        NO_ACCELERATOR_NODES,
+        f"{no_accelerator_nodes_message(spec)}: this requirement cannot be evaluated; if the cluster has no "
+        f"accelerators, declare spec.requirements.{requirement} N/A with notes",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
