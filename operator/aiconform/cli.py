@@ -48,12 +48,22 @@ def _add_dev_cluster(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="",
         help="comma list of upstream CRD sets to install: kueue,keda,gateway-api,servicemonitor (or 'all')",
     )
+    up.add_argument(
+        "--with",
+        dest="with_controllers",
+        default="",
+        metavar="CONTROLLERS",
+        help="real upstream controllers to run too (their CRDs included): kueue,keda (or 'all'); started if missing",
+    )
     down = dsub.add_parser("down", help="stop every process of the cluster and free its ports")
     down.add_argument("--purge", action="store_true", help="also delete its data, PKI and kubeconfig")
     st = dsub.add_parser("status", help="say what runs (exit code 3 when not running)")
     st.add_argument("-o", "--output", choices=["text", "json"], default="text")
     b = dsub.add_parser("build", help="only build (or find in the cache) the control-plane binaries")
     b.add_argument("--print-dir", action="store_true", help="print the binary directory")
+    b.add_argument(
+        "--with", dest="with_controllers", default="", metavar="CONTROLLERS", help="also build kueue,keda (or 'all')"
+    )
     crds = dsub.add_parser("install-crds", help="install upstream CRD sets read from the Go module cache")
     crds.add_argument("sets", help="comma list: kueue,keda,gateway-api,servicemonitor (or 'all')")
 

@@ -11,10 +11,11 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from aiconform.devtools.devcluster import versions
@@ -53,7 +54,9 @@ def check_go() -> str:
     return go
 
 
-def _run(step: str, cmd: Sequence[str], cwd: Path, log: Path, progress: Progress) -> str:
+def _run(
+    step: str, cmd: Sequence[str], cwd: Path, log: Path, progress: Progress, extra_env: Mapping[str, str] | None = None
+) -> str:
     """Run one build command, streaming its output to a log; on failure name the step and the log."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -62,7 +65,8 @@ def _run(step: str, cmd: Sequence[str], cwd: Path, log: Path, progress: Progress
     lines: list[str] = []
     with log.open("a") as sink:
         sink.write(f"$ {' '.join(cmd)}\n")
-        proc = subprocess.Popen(cmd, cwd=cwd, env=go_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env = go_env() | dict(extra_env or {})
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         for line in proc.stdout:
             sink.write(line)
@@ -225,6 +229,94 @@ def build_etcd(progress: Progress = _stderr_progress) -> Path:
 
 def build_kwok(progress: Progress = _stderr_progress) -> Path:
     return _build_simple("kwok", versions.KWOK, "sigs.k8s.io/kwok", "sigs.k8s.io/kwok/cmd/kwok", "kwok", progress)
+
+
+# --- the real controllers (controllers.py runs them) ---------------------------------------------------------
+
+KUEUE_MODULE = "sigs.k8s.io/kueue"
+KEDA_MODULE = "github.com/kedacore/keda/v2"
+
+
+def bare(version: str) -> str:
+    """Cache keys carry versions without the leading v, like the control plane's (kueue-0.19.2)."""
+    return version.removeprefix("v")
+
+
+def kueue_install_cmd(go: str, version: str = versions.KUEUE) -> list[str]:
+    """`go install` works for Kueue (its go.mod has no replace directive); GOBIN picks the output directory."""
+    ldflags = f"-s -w -X {KUEUE_MODULE}/pkg/version.GitVersion={version}"
+    return [go, "install", "-v", "-trimpath", "-ldflags", ldflags, f"{KUEUE_MODULE}/cmd/kueue@{version}"]
+
+
+def keda_build_cmd(go: str, out: Path, version: str = versions.KEDA) -> list[str]:
+    """Run inside a copy of KEDA's module: its replace directive makes `go install …@version` refuse it."""
+    ldflags = f"-s -w -X {KEDA_MODULE}/version.Version={bare(version)}"
+    return [go, "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(out), "./cmd/operator"]
+
+
+def writable_copy(source: Path, dest: Path) -> Path:
+    """A writable copy of a read-only module tree from the module cache, made once (`go build` may touch go.sum
+    inside its main module). Copied aside and renamed, so a killed copy is never mistaken for a complete one."""
+    if (dest / "go.mod").is_file():
+        return dest
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial)
+    for directory, _, files in os.walk(partial):
+        for path in (directory, *(os.path.join(directory, f) for f in files)):
+            os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR)
+    shutil.rmtree(dest, ignore_errors=True)
+    partial.rename(dest)
+    return dest
+
+
+def build_kueue(progress: Progress = _stderr_progress) -> Path:
+    final = bin_dir("kueue", bare(versions.KUEUE))
+    if _cached(final, ["kueue"]):
+        return final
+    go = check_go()
+    work = src_dir("kueue", bare(versions.KUEUE))
+    log = work / "build.log"
+    started = time.monotonic()
+    progress(f"building Kueue {versions.KUEUE} with go install; cold builds take ~15 min on 2 cores (log: {log})")
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    tmp = cache_root() / "tmp"  # outside any module, so `go install` takes a module@version
+    tmp.mkdir(parents=True, exist_ok=True)
+    _run("go install kueue", kueue_install_cmd(go), tmp, log, progress, extra_env={"GOBIN": str(out)})
+    _finish(out, final, ["kueue"])
+    progress(f"Kueue {versions.KUEUE} built in {time.monotonic() - started:.0f}s")
+    return final
+
+
+def build_keda(progress: Progress = _stderr_progress) -> Path:
+    final = bin_dir("keda", bare(versions.KEDA))
+    if _cached(final, ["keda"]):
+        return final
+    go = check_go()
+    work = src_dir("keda", bare(versions.KEDA))
+    log = work / "build.log"
+    started = time.monotonic()
+    progress(f"building the KEDA operator {versions.KEDA}; cold builds take ~15 min on 2 cores (log: {log})")
+    info = download_module(go, f"{KEDA_MODULE}@{versions.KEDA}", log)
+    module = writable_copy(Path(info["Dir"]), work / "module")
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    _run("go build keda", keda_build_cmd(go, out / "keda"), module, log, progress)
+    _finish(out, final, ["keda"])
+    progress(f"KEDA {versions.KEDA} built in {time.monotonic() - started:.0f}s")
+    return final
+
+
+def build_controllers(names: Sequence[str], progress: Progress = _stderr_progress) -> dict[str, Path]:
+    """The binaries of the named controllers (`kueue`, `keda`), by name; cached ones are found instantly."""
+    builders = {"kueue": (build_kueue, "kueue"), "keda": (build_keda, "keda")}
+    unknown = [n for n in names if n not in builders]
+    if unknown:
+        raise DevClusterError("build controllers", f"unknown controller(s) {', '.join(unknown)}")
+    return {n: builders[n][0](progress) / builders[n][1] for n in names}
 
 
 def build_all(progress: Progress = _stderr_progress) -> dict[str, Path]:

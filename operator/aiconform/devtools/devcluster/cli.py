@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from aiconform.devtools.devcluster import cluster, upstream
-from aiconform.devtools.devcluster.build import build_all
+from aiconform.devtools.devcluster.build import build_all, build_controllers
+from aiconform.devtools.devcluster.controllers import parse_controllers
 from aiconform.devtools.devcluster.errors import DevClusterError
 from aiconform.devtools.devcluster.fleet import default_pools
 from aiconform.devtools.devcluster.paths import cluster_dir
@@ -34,6 +35,10 @@ def _status_text(st: dict[str, Any]) -> str:
         state = f"running, pid {info['pid']}" if info["running"] else "stopped"
         port = f", port {info['port']}" if info["port"] else ""
         lines.append(f"  {comp:<24} {state}{port}")
+    for name, info in st.get("controllers", {}).items():
+        state = f"running, pid {info['pid']}" if info["running"] else "not running"
+        ports = ", ".join(f"{k} {v}" for k, v in info["ports"].items())
+        lines.append(f"  {name + ' ' + str(info['version']):<24} {state}; {ports}; log {info['log']}")
     if st["kubeconfig"]:
         lines.append(f"  kubeconfig: {st['kubeconfig']}")
     return "\n".join(lines)
@@ -46,8 +51,9 @@ def dev_cluster(args: argparse.Namespace) -> int:
                 if getattr(args, flag) < 0:
                     raise DevClusterError("parse arguments", f"--{flag.replace('_', '-')} must be >= 0")
             sets = upstream.parse_sets(args.with_crds) if args.with_crds else []
+            with_controllers = parse_controllers(args.with_controllers) if args.with_controllers else []
             pools = default_pools(args.h100_nodes, args.a100_nodes, args.cpu_nodes)
-            kubeconfig = cluster.up(args.name, args.port, pools, _progress)
+            kubeconfig = cluster.up(args.name, args.port, pools, _progress, with_controllers)
             if sets:
                 names = asyncio.run(_install(str(kubeconfig), sets))
                 _progress(f"installed {len(names)} upstream CRDs ({', '.join(sets)})")
@@ -66,6 +72,8 @@ def dev_cluster(args: argparse.Namespace) -> int:
             return 0 if st["running"] else 3
         if args.action == "build":
             paths = build_all(_progress)
+            if args.with_controllers:
+                build_controllers(parse_controllers(args.with_controllers), _progress)
             if args.print_dir:
                 print(paths["kube-apiserver"].parent)
             return 0

@@ -8,20 +8,15 @@ import json
 import shutil
 import ssl
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from aiconform.devtools.devcluster import build, processes, upstream, versions
+from aiconform.devtools.devcluster import build, controllers, processes, upstream, versions
 from aiconform.devtools.devcluster.errors import DevClusterError
 from aiconform.devtools.devcluster.fleet import Pool, apply_fleet
-from aiconform.devtools.devcluster.paths import cluster_dir
-from aiconform.devtools.devcluster.pki import Pki, ensure_pki
+from aiconform.devtools.devcluster.paths import Layout, cluster_dir
+from aiconform.devtools.devcluster.pki import Pki, ensure_pki, write_kubeconfig
 from aiconform.devtools.devcluster.processes import Proc
 from aiconform.kube.client import KubeClient, load_credentials
 
@@ -45,33 +40,6 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
     "scheduler": ("system:kube-scheduler", None),
     "kwok": ("aiconform-kwok", "system:masters"),
 }
-
-
-@dataclass
-class Layout:
-    root: Path
-
-    @property
-    def state_file(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.root / "kubeconfig"
-
-    @property
-    def pki(self) -> Pki:
-        return Pki(self.root / "pki")
-
-    def proc(self, name: str, binary: Path) -> Proc:
-        return Proc(name, self.root / "run" / f"{name}.pid", self.root / "logs" / f"{name}.log", binary)
-
-    def component_kubeconfig(self, client: str) -> Path:
-        return self.root / f"{client}.kubeconfig"
-
-    @property
-    def audit_log(self) -> Path:
-        return self.root / "logs" / "audit.log"
 
 
 def audit_log(name: str) -> Path:
@@ -100,28 +68,6 @@ def _load_state(layout: Layout) -> dict[str, Any]:
         return data
     except (OSError, json.JSONDecodeError):
         return {}
-
-
-def _write_kubeconfig(path: Path, server: str, pki: Pki, client: str, name: str) -> None:
-    crt, key = pki.client(client)
-    cfg = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority": str(pki.ca_crt)}}],
-        "users": [{"name": client, "user": {"client-certificate": str(crt), "client-key": str(key)}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": client}}],
-        "current-context": name,
-    }
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    path.chmod(0o600)
-
-
-def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def _admin_ssl(pki: Pki) -> ssl.SSLContext:
@@ -251,12 +197,12 @@ def _write_kwok_stages(layout: Layout) -> None:
 
 def _probe(name: str, layout: Layout, ports: dict[str, int], api_ctx: ssl.SSLContext) -> Callable[[], bool]:
     if name == "etcd":
-        return lambda: _http_ok(f"http://127.0.0.1:{ports['etcd-client']}/health")
+        return lambda: processes.http_ok(f"http://127.0.0.1:{ports['etcd-client']}/health")
     if name == "kube-apiserver":
-        return lambda: _http_ok(f"https://127.0.0.1:{ports['kube-apiserver']}/readyz", api_ctx)
+        return lambda: processes.http_ok(f"https://127.0.0.1:{ports['kube-apiserver']}/readyz", api_ctx)
     if name == "kwok":
-        return lambda: _http_ok(f"http://127.0.0.1:{ports['kwok']}/healthz")
-    return lambda: _http_ok(f"https://127.0.0.1:{ports[name]}/healthz", _insecure_ssl())
+        return lambda: processes.http_ok(f"http://127.0.0.1:{ports['kwok']}/healthz")
+    return lambda: processes.http_ok(f"https://127.0.0.1:{ports[name]}/healthz", _insecure_ssl())
 
 
 def _procs(layout: Layout, binaries: dict[str, Path]) -> dict[str, Proc]:
@@ -267,8 +213,9 @@ def _binaries_from_state(layout: Layout) -> dict[str, Path]:
     return {k: Path(v) for k, v in _load_state(layout).get("binaries", {}).items()}
 
 
-def up(name: str, api_port: int, pools: list[Pool], progress: Progress) -> Path:
-    """Idempotent: builds what is missing, starts what is not running, (re)applies the fleet."""
+def up(name: str, api_port: int, pools: list[Pool], progress: Progress, with_controllers: Sequence[str] = ()) -> Path:
+    """Idempotent: builds what is missing, starts what is not running, (re)applies the fleet, then starts the
+    real controllers named in `with_controllers` (controllers.py) that do not run yet."""
     started = time.monotonic()
     layout = Layout(cluster_dir(name))
     layout.root.mkdir(parents=True, exist_ok=True)
@@ -288,9 +235,9 @@ def up(name: str, api_port: int, pools: list[Pool], progress: Progress) -> Path:
     ports = _ports(layout, api_port, procs)
     pki = ensure_pki(layout.root / "pki", CLIENTS)
     server = f"https://127.0.0.1:{api_port}"
-    _write_kubeconfig(layout.kubeconfig, server, pki, "admin", f"aiconform-{name}")
+    write_kubeconfig(layout.kubeconfig, server, pki, "admin", f"aiconform-{name}")
     for client in ("controller-manager", "scheduler", "kwok"):
-        _write_kubeconfig(layout.component_kubeconfig(client), server, pki, client, f"aiconform-{name}")
+        write_kubeconfig(layout.component_kubeconfig(client), server, pki, client, f"aiconform-{name}")
     layout.state_file.write_text(
         json.dumps(
             {
@@ -314,6 +261,8 @@ def up(name: str, api_port: int, pools: list[Pool], progress: Progress) -> Path:
         processes.start(proc, _args(component, layout, ports))
         processes.wait_for(f"start {component}", proc, _probe(component, layout, ports, api_ctx), timeout=90)
     asyncio.run(_apply_fleet(layout, pools, progress))
+    if with_controllers:
+        controllers.start_controllers(layout.root, with_controllers, progress)
     progress(f"dev cluster {name!r} up in {time.monotonic() - started:.1f}s (Kubernetes v{versions.KUBERNETES})")
     return layout.kubeconfig
 
@@ -336,7 +285,8 @@ async def _wait_default_namespace(kube: KubeClient, timeout: float = 30) -> None
 def down(name: str, purge: bool, progress: Progress) -> int:
     layout = Layout(cluster_dir(name))
     binaries = _binaries_from_state(layout)
-    stopped = 0
+    # The controllers first, while their API server still answers; their finalizers stay with the cluster.
+    stopped = len(controllers.stop_controllers(layout.root, progress=progress, release=False))
     for component in reversed(COMPONENTS):
         if component not in binaries:
             continue
@@ -367,4 +317,5 @@ def status(name: str) -> dict[str, Any]:
         "kubeconfig": str(layout.kubeconfig) if layout.kubeconfig.exists() else None,
         "kubernetes": state.get("kubernetes"),
         "components": comps,
+        "controllers": controllers.controllers_status(layout.root),
     }

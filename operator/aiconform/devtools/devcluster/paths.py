@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+from aiconform.devtools.devcluster.pki import Pki
+from aiconform.devtools.devcluster.processes import Proc
 
 
 def cache_root() -> Path:
@@ -27,3 +31,32 @@ def src_dir(component: str, version: str) -> Path:
 
 def cluster_dir(name: str) -> Path:
     return cache_root() / "clusters" / name
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of one cluster under its directory: state, kubeconfigs, PKI, pid files and logs."""
+
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pki(self) -> Pki:
+        return Pki(self.root / "pki")
+
+    def proc(self, name: str, binary: Path) -> Proc:
+        return Proc(name, self.root / "run" / f"{name}.pid", self.root / "logs" / f"{name}.log", binary)
+
+    def component_kubeconfig(self, client: str) -> Path:
+        return self.root / f"{client}.kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "logs" / "audit.log"

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from aiconform.devtools.devcluster.errors import DevClusterError
 
@@ -104,6 +107,32 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+def _issue_serving(
+    crt: Path,
+    key_path: Path,
+    common_name: str,
+    dns: Sequence[str],
+    ips: Sequence[str],
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    ext: list[x509.ExtensionType] = [
+        x509.SubjectAlternativeName(sans),
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+    ]
+    _write_key(key_path, key)
+    _write_cert(crt, _sign(_name(common_name), key.public_key(), ca_key, ca_cert.subject, ca=False, extensions=ext))
+
+
+def _load_ca(pki: Pki) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    return ca_key, x509.load_pem_x509_certificate(pki.ca_crt.read_bytes())
+
+
 def ensure_pki(directory: Path, clients: dict[str, tuple[str, str | None]]) -> Pki:
     """Create what is missing; `clients` maps a file stem to (common name, organization)."""
     if x509 is None:
@@ -130,29 +159,10 @@ def ensure_pki(directory: Path, clients: dict[str, tuple[str, str | None]]) -> P
         ]
         _write_key(pki.ca_key, ca_key)
         _write_cert(pki.ca_crt, _sign(ca_name, ca_key.public_key(), ca_key, ca_name, ca=True, extensions=ca_ext))
-    ca_key_loaded = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
-    assert isinstance(ca_key_loaded, ec.EllipticCurvePrivateKey)
-    ca_cert = x509.load_pem_x509_certificate(pki.ca_crt.read_bytes())
+    ca_key_loaded, ca_cert = _load_ca(pki)
     if not pki.serving_crt.exists():
-        key = ec.generate_private_key(ec.SECP256R1())
-        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in SERVING_SANS_DNS]
-        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in SERVING_SANS_IP]
-        ext: list[x509.ExtensionType] = [
-            x509.SubjectAlternativeName(sans),
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-        ]
-        _write_key(pki.serving_key, key)
-        _write_cert(
-            pki.serving_crt,
-            _sign(
-                _name("kube-apiserver"),
-                key.public_key(),
-                ca_key_loaded,
-                ca_cert.subject,
-                ca=False,
-                extensions=ext,
-            ),
-        )
+        serving = (pki.serving_crt, pki.serving_key, "kube-apiserver", SERVING_SANS_DNS, SERVING_SANS_IP)
+        _issue_serving(*serving, ca_key_loaded, ca_cert)
     if not pki.sa_key.exists():
         sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         _write_key(pki.sa_key, sa)
@@ -164,10 +174,37 @@ def ensure_pki(directory: Path, clients: dict[str, tuple[str, str | None]]) -> P
         if crt.exists():
             continue
         key = ec.generate_private_key(ec.SECP256R1())
-        ext = [x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])]
+        ext: list[x509.ExtensionType] = [x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])]
         _write_key(key_path, key)
         _write_cert(
             crt,
             _sign(_name(cn, org), key.public_key(), ca_key_loaded, ca_cert.subject, ca=False, extensions=ext),
         )
     return pki
+
+
+def ensure_serving_cert(
+    pki: Pki, stem: str, common_name: str, dns: Sequence[str], ips: Sequence[str]
+) -> tuple[Path, Path]:
+    """A serving certificate signed by the cluster's CA (a controller's webhook or gRPC server), created once as
+    `<stem>.crt`/`<stem>.key` in the PKI directory; the CA must exist (ensure_pki)."""
+    crt, key = pki.client(stem)
+    if not crt.exists():
+        ca_key, ca_cert = _load_ca(pki)
+        _issue_serving(crt, key, common_name, dns, ips, ca_key, ca_cert)
+    return crt, key
+
+
+def write_kubeconfig(path: Path, server: str, pki: Pki, client: str, name: str) -> None:
+    """A kubeconfig for `server` that authenticates with the client certificate `client` of `pki`."""
+    crt, key = pki.client(client)
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority": str(pki.ca_crt)}}],
+        "users": [{"name": client, "user": {"client-certificate": str(crt), "client-key": str(key)}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": client}}],
+        "current-context": name,
+    }
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path.chmod(0o600)

@@ -29,7 +29,12 @@ class CrdSet:
 
 CRD_SETS: dict[str, CrdSet] = {
     "kueue": CrdSet("sigs.k8s.io/kueue", versions.KUEUE, ("config/components/crd/bases/kueue.x-k8s.io_*.yaml",)),
-    "keda": CrdSet("github.com/kedacore/keda/v2", versions.KEDA, ("config/crd/bases/keda.sh_*.yaml",)),
+    # The eventing ones too: the KEDA operator's manager watches CloudEventSources and stops without their CRDs.
+    "keda": CrdSet(
+        "github.com/kedacore/keda/v2",
+        versions.KEDA,
+        ("config/crd/bases/keda.sh_*.yaml", "config/crd/bases/eventing.keda.sh_*.yaml"),
+    ),
     "gateway-api": CrdSet(
         "sigs.k8s.io/gateway-api",
         versions.GATEWAY_API,
