@@ -77,7 +77,19 @@ def test_names_and_scope(crd: dict[str, Any]) -> None:
 
 
 def test_printer_columns(crd: dict[str, Any]) -> None:
-    columns = {c["name"]: c for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]}
+    every = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    columns = {c["name"]: c for c in every if not c.get("priority")}
+    # -o wide: each component's state.
+    wide = {c["name"]: c["jsonPath"] for c in every if c.get("priority") == 1}
+    assert wide == {
+        "DRA": ".status.components.dra.state",
+        "Kueue": ".status.components.kueue.state",
+        "KEDA": ".status.components.keda.state",
+        "DCGM": ".status.components.dcgmExporter.state",
+        "Quotas": ".status.components.quotas.state",
+        "NetPol": ".status.components.networkPolicies.state",
+        "Seccomp": ".status.components.seccomp.state",
+    }
     assert {n: c["jsonPath"] for n, c in columns.items()} == {
         "Version": ".status.summary.kubernetesVersion",
         "Conformant": ".status.summary.conformant",

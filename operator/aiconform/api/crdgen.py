@@ -270,6 +270,25 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Ready condition",
     },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    # `kubectl get cprof -o wide`: each component's state (Ready, Provided, Blocked, Conflict, ...).
+    *(
+        {
+            "name": column,
+            "type": "string",
+            "priority": 1,
+            "jsonPath": f".status.components.{component}.state",
+            "description": f"State of spec.components.{component}",
+        }
+        for column, component in (
+            ("DRA", "dra"),
+            ("Kueue", "kueue"),
+            ("KEDA", "keda"),
+            ("DCGM", "dcgmExporter"),
+            ("Quotas", "quotas"),
+            ("NetPol", "networkPolicies"),
+            ("Seccomp", "seccomp"),
+        )
+    ),
 ]
 
 

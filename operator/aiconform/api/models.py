@@ -403,6 +403,17 @@ class DraSpec(_Spec):
 class KueueSpec(_Spec):
     """Gang scheduling and GPU quota through Kueue: ResourceFlavor, ClusterQueue and LocalQueues."""
 
+    model_config = ConfigDict(
+        json_schema_extra=_validations(
+            _cel(
+                "!has(self.existingClusterQueue) || (!has(self.cpuQuota) && !has(self.memoryQuota))",
+                "cpuQuota and memoryQuota shape the ClusterQueue aiconform builds: with existingClusterQueue "
+                "the adopted ClusterQueue keeps its own quotas",
+                ".existingClusterQueue",
+            ),
+        )
+    )
+
     enabled: bool = Field(default=False, description="Manage the Kueue ResourceFlavor, ClusterQueue and LocalQueues.")
     cluster_queue: str = Field(
         default="ai-default",
@@ -427,6 +438,23 @@ class KueueSpec(_Spec):
     memory_quota: Quantity | None = Field(
         default=None, description='Memory nominal quota of the ClusterQueue as a quantity ("512Gi"). Unset: none.'
     )
+    existing_cluster_queue: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS1123_SUBDOMAIN_PATTERN,
+        description="Adopt this ClusterQueue the platform already runs instead of building one: the LocalQueues "
+        "point at it, no ResourceFlavor or ClusterQueue is made, and it is verified to cover the accelerator "
+        "resource on every GPU pool and to admit the tenant namespaces. Unset: aiconform builds clusterQueue.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KueueSpec:
+        if self.existing_cluster_queue is not None and (self.cpu_quota is not None or self.memory_quota is not None):
+            raise ValueError(
+                "existingClusterQueue: cpuQuota and memoryQuota shape the ClusterQueue aiconform builds: with "
+                "existingClusterQueue the adopted ClusterQueue keeps its own quotas"
+            )
+        return self
 
 
 class KedaSpec(_Spec):
@@ -787,7 +815,8 @@ class ComponentStatus(_Status):
 
     state: str = Field(
         max_length=64,
-        description="Disabled, Ready, Progressing, Degraded, Conflict, or in Audit mode InSync/Drifted.",
+        description="Disabled, Ready, Progressing, Degraded, Conflict, Blocked (a prerequisite is missing: the "
+        "message says which), Provided (the platform provides it, verified), or in Audit mode InSync/Drifted.",
     )
     message: str = Field(default="", max_length=32768, description="Human-readable details.")
     managed: int = Field(default=0, ge=0, description="Number of objects aiconform manages for it.")

@@ -25,7 +25,9 @@ A Plan (see `Plan`) has four parts:
   field manager, which releases (removes) the labels we set and leaves everyone else's.
 - `notes`: sentences to report in the component's status (why something was not made: "KEDA CRDs not installed",
   "Deployment ns/x has an HPA (x): no ScaledObject created", a namespace we could only label, ...). Notes do not
-  mean failure; the component can be Ready with notes.
+  mean failure; the component can be Ready with notes. Two kinds of note set its state: `Blocked` (a missing
+  prerequisite, or what the platform provides falls short: state `Blocked`, never `Ready`) and `Provided` (what
+  the platform already provides, verified and used instead of ours: state `Provided`).
 - `skipped`: `Kind/namespace/name` of objects we would have made but did not because something else is in the
   way (an HPA, a foreign ScaledObject) or a prerequisite is missing (the ServiceMonitor CRD).
 
@@ -53,9 +55,11 @@ from aiconform.components import dcgm_exporter, dra, keda, kueue, network_polici
 from aiconform.components._common import (
     EMPTY_PLAN,
     LABEL_COMPONENT,
+    Blocked,
     Manifest,
     Plan,
     ProfileRef,
+    Provided,
     apply_order,
     managed_labels,
     owner_reference,
@@ -66,10 +70,12 @@ __all__ = [
     "COMPONENTS",
     "EMPTY_PLAN",
     "LABEL_COMPONENT",
+    "Blocked",
     "Manifest",
     "Plan",
     "PlanFn",
     "ProfileRef",
+    "Provided",
     "apply_order",
     "desired",
     "enabled",

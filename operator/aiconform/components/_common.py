@@ -43,6 +43,22 @@ class ProfileRef:
     uid: str
 
 
+class Blocked(str):
+    """A note saying the component cannot do its work until something outside it is fixed: its CRDs are absent,
+    there is no accelerator node, or what the platform provides in its place falls short of the profile (with the
+    field to set). The component's state is `Blocked` (operator/reconciler._state), never `Ready`."""
+
+    __slots__ = ()
+
+
+class Provided(str):
+    """A note naming something the platform already provides and aiconform verified and uses instead of making
+    its own (the NVIDIA DRA driver's DeviceClasses, the GPU Operator's DCGM exporter, an adopted ClusterQueue).
+    With nothing pending and nothing blocked, the component's state is `Provided`."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Plan:
     """What one component wants to exist.
@@ -53,12 +69,27 @@ class Plan:
     - `notes`: human-readable things to report (why something was not made, what is in the way).
     - `skipped`: `Kind/namespace/name` (or `Kind/name`) of objects we would have made but did not, one per note
       where a single object is concerned.
+
+    Two kinds of note carry the component's state to the reconciler, which sees only the notes: `Blocked` (a
+    missing prerequisite: state `Blocked`) and `Provided` (what the platform provides in our place: state
+    `Provided`). `blocked` and `provided` read them back.
     """
 
     objects: tuple[Manifest, ...] = ()
     field_patches: tuple[Manifest, ...] = ()
     notes: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+
+    @property
+    def blocked(self) -> str | None:
+        """Why the component cannot do its work (the Blocked notes), or None."""
+        found = [n for n in self.notes if isinstance(n, Blocked)]
+        return "; ".join(found) if found else None
+
+    @property
+    def provided(self) -> tuple[str, ...]:
+        """What the platform provides in the component's place, verified."""
+        return tuple(n for n in self.notes if isinstance(n, Provided))
 
 
 EMPTY_PLAN = Plan()
@@ -78,14 +109,17 @@ def make_plan(
     field_patches: Iterable[Manifest] = (),
     notes: Iterable[str] = (),
     skipped: Iterable[str] = (),
+    *,
+    blocked: Iterable[str] = (),
+    provided: Iterable[str] = (),
 ) -> Plan:
-    """A Plan with everything in a deterministic order (objects in apply order, notes as given). Objects go
-    through JSON: they are plain JSON data, and no two places share a nested dict (a caller mutating one never
-    changes another; YAML renders no anchors)."""
+    """A Plan with everything in a deterministic order (objects in apply order; notes: the `blocked` reasons,
+    then what is `provided`, then the others as given). Objects go through JSON: they are plain JSON data, and
+    no two places share a nested dict (a caller mutating one never changes another; YAML renders no anchors)."""
     return Plan(
         objects=tuple(apply_order(_plain(o) for o in objects)),
         field_patches=tuple(sorted((_plain(p) for p in field_patches), key=apply_order_key)),
-        notes=tuple(notes),
+        notes=(*(Blocked(b) for b in blocked), *(Provided(p) for p in provided), *notes),
         skipped=tuple(skipped),
     )
 

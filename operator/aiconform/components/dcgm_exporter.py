@@ -17,6 +17,21 @@ Objects, all in `spec.components.dcgmExporter.namespace` (default `aiconform-dcg
   mounted at /etc/dcgm-exporter/aiconform (not over the image's own /etc/dcgm-exporter);
 - Service `dcgm-exporter` (port named `metrics`);
 - ServiceMonitor `dcgm-exporter` (monitoring.coreos.com/v1), only when its CRD is Established; otherwise a note.
+
+Brownfield: when the platform already runs an exporter (a DaemonSet not ours named `nvidia-dcgm-exporter`, the
+GPU Operator's, or running a `dcgm-exporter` image), or a GPU Operator ClusterPolicy (nvidia.com/v1) has
+`spec.dcgmExporter.enabled: true`, none of the objects above is made (what we made before is pruned): a second
+exporter on every GPU node would fight the first for the GPUs' profiling counters and double every series.
+The platform's exporter is verified instead:
+- its collectors, from the counters CSV its container is given (`-f`/`--collectors`, env
+  `DCGM_EXPORTER_COLLECTORS`, default `/etc/dcgm-exporter/default-counters.csv`): the CSVs built into the
+  dcgm-exporter image are known (BUILTIN_CSVS); a CSV from a ConfigMap (ClusterPolicy
+  `spec.dcgmExporter.config.name`) is named but not read (aiconform reads only ConfigMaps it made; the
+  accelerator_metrics check judges the scraped series);
+- a running exporter pod on every accelerator node.
+All verified: a `Provided` note (state `Provided`). Something missing: a `Blocked` note naming it and the field
+to set (the ClusterPolicy's when the GPU Operator runs it). A ClusterPolicy that enables the exporter before its
+DaemonSet exists is `Blocked` too (the GPU Operator is about to render it). With neither, ours is deployed.
 """
 
 from __future__ import annotations
@@ -32,6 +47,7 @@ from aiconform.components._common import (
     Plan,
     ProfileRef,
     api_served,
+    is_ours,
     make_plan,
     manifest,
     node_scheduling,
@@ -39,8 +55,22 @@ from aiconform.components._common import (
     owned_namespace,
     toleration_dict,
 )
-from aiconform.conformance.facts import crd_established
-from aiconform.kube.snapshot import Snapshot
+from aiconform.conformance.facts import (
+    accelerator_nodes,
+    as_list,
+    as_map,
+    crd_established,
+    daemonset_pods,
+    image_repository,
+    labels,
+    name,
+    names_list,
+    namespace,
+    pod_node,
+    pod_running,
+    spec_of,
+)
+from aiconform.kube.snapshot import Obj, Snapshot
 
 COMPONENT = "dcgmExporter"
 NAME = "dcgm-exporter"
@@ -92,6 +122,28 @@ COLLECTOR_COUNTERS: Mapping[str, tuple[Counter, ...]] = {
         ("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz)."),
         ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "gauge", "Current clock throttle reasons (bitmask)."),
     ),
+}
+
+
+# Brownfield: the exporter another party runs.
+CLUSTER_POLICIES = "clusterpolicies.nvidia.com"
+GPU_OPERATOR_EXPORTER = "nvidia-dcgm-exporter"  # the GPU Operator's DaemonSet (assets/state-dcgm-exporter)
+CSV_ENV = "DCGM_EXPORTER_COLLECTORS"
+DEFAULT_CSV = "/etc/dcgm-exporter/default-counters.csv"  # dcgm-exporter's default for -f
+# The DCGM field(s) that show a collector group is collected.
+GROUP_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "xid": ("DCGM_FI_DEV_XID_ERRORS",),
+    "nvlink": ("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL",),
+    "profiling": ("DCGM_FI_PROF_GR_ENGINE_ACTIVE",),
+    "ecc": ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"),
+    "power": ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",),
+    "clocks": ("DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK"),
+}
+# The counters CSVs built into the dcgm-exporter image (its etc/), by file name: the groups whose fields they
+# list uncommented. Both leave ECC out (commented); only the DCP file has the profiling (PROF_*) fields.
+BUILTIN_CSVS: Mapping[str, frozenset[str]] = {
+    "default-counters.csv": frozenset({"xid", "nvlink", "power", "clocks"}),
+    "dcp-metrics-included.csv": frozenset({"xid", "nvlink", "profiling", "power", "clocks"}),
 }
 
 
@@ -187,7 +239,168 @@ def service_monitor(dcgm: DcgmExporterSpec, ref: ProfileRef) -> Manifest:
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# An exporter the platform runs
+
+
+def _exporter_container(ds: Obj) -> Mapping[str, Any] | None:
+    containers = [as_map(c) for c in as_list(as_map(spec_of(as_map(spec_of(ds).get("template")))).get("containers"))]
+    for c in containers:
+        if "dcgm-exporter" in image_repository(str(c.get("image") or "")) or "dcgm-exporter" in str(c.get("name")):
+            return c
+    return containers[0] if containers else None
+
+
+def is_platform_exporter(ds: Obj, ref: ProfileRef) -> bool:
+    """A DCGM exporter DaemonSet that is not ours: the GPU Operator's by name, or any running the image."""
+    if is_ours(ds, ref):
+        return False
+    if name(ds) == GPU_OPERATOR_EXPORTER or labels(ds).get("app") == GPU_OPERATOR_EXPORTER:
+        return True
+    container = _exporter_container(ds)
+    return container is not None and "dcgm-exporter" in image_repository(str(container.get("image") or ""))
+
+
+def platform_exporters(snapshot: Snapshot, ref: ProfileRef) -> list[Obj]:
+    return sorted(
+        (ds for ds in snapshot.daemonsets if is_platform_exporter(ds, ref)), key=lambda d: (namespace(d), name(d))
+    )
+
+
+def exporter_policies(snapshot: Snapshot) -> list[Obj]:
+    """GPU Operator ClusterPolicies with spec.dcgmExporter.enabled true (the operator's default is true, so an
+    absent field counts as enabled)."""
+    return sorted(
+        (
+            cp
+            for cp in snapshot.objects(CLUSTER_POLICIES)
+            if as_map(spec_of(cp).get("dcgmExporter")).get("enabled", True) is not False
+        ),
+        key=name,
+    )
+
+
+def _csv_path(container: Mapping[str, Any]) -> str:
+    """The counters CSV the exporter container reads: -f/--collectors, else env, else the default."""
+    args = [str(a) for a in as_list(container.get("command")) + as_list(container.get("args"))]
+    for i, arg in enumerate(args):
+        for flag in ("-f", "--collectors"):
+            if arg == flag and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(f"{flag}="):
+                return arg.split("=", 1)[1]
+    for env in as_list(container.get("env")):
+        if as_map(env).get("name") == CSV_ENV and as_map(env).get("value"):
+            return str(as_map(env)["value"])
+    return DEFAULT_CSV
+
+
+def _csv_configmap(ds: Obj, container: Mapping[str, Any], path: str) -> str | None:
+    """The ConfigMap the CSV at `path` is mounted from, if any."""
+    volumes = {
+        str(as_map(v).get("name")): as_map(v)
+        for v in as_list(as_map(spec_of(as_map(spec_of(ds).get("template")))).get("volumes"))
+    }
+    for mount in as_list(container.get("volumeMounts")):
+        mount_path = str(as_map(mount).get("mountPath") or "")
+        if mount_path and (path == mount_path or path.startswith(mount_path.rstrip("/") + "/")):
+            config_map = as_map(volumes.get(str(as_map(mount).get("name")), {}).get("configMap"))
+            if config_map.get("name"):
+                return f"{namespace(ds)}/{config_map['name']}"
+    return None
+
+
+def _how_to_fix(policies: list[Obj], fields: list[str]) -> str:
+    listed = ", ".join(fields)
+    if policies:
+        return (
+            f"set ClusterPolicy {name(policies[0])} spec.dcgmExporter.config.name to a ConfigMap (in the GPU "
+            f"Operator's namespace) whose counters CSV lists {listed}"
+        )
+    return f"give it a counters CSV (-f or {CSV_ENV}) that lists {listed}"
+
+
+def verify_platform_exporter(
+    spec: ProfileSpec, snapshot: Snapshot, exporters: list[Obj], policies: list[Obj]
+) -> tuple[list[str], list[str], list[str]]:
+    """(provided, blocked, notes) for the exporters the platform runs."""
+    dcgm = spec.components.dcgm_exporter
+    blocked: list[str] = []
+    notes: list[str] = []
+    who = ", ".join(f"DaemonSet {namespace(d)}/{name(d)}" for d in exporters)
+    if policies:
+        who += f" (GPU Operator, ClusterPolicy {name(policies[0])})"
+    # Collectors: what each exporter is configured with.
+    collected: list[str] = []
+    for ds in exporters:
+        container = _exporter_container(ds)
+        if container is None:
+            continue
+        path = _csv_path(container)
+        config_map = _csv_configmap(ds, container, path)
+        builtin = BUILTIN_CSVS.get(path.rsplit("/", 1)[-1]) if config_map is None else None
+        ds_ref = f"DaemonSet {namespace(ds)}/{name(ds)}"
+        if builtin is None:
+            source = f"ConfigMap {config_map}" if config_map else f"{path}, not a CSV built into the image"
+            notes.append(
+                f"{ds_ref}: collectors not verified: its counters come from {source}, which aiconform does not read "
+                "(the accelerator_metrics check judges the scraped series)"
+            )
+            continue
+        missing = [c for c in dcgm.collectors if c not in builtin]
+        if missing:
+            fields = [f for c in missing for f in GROUP_FIELDS[c]]
+            blocked.append(
+                f"{ds_ref} does not collect {', '.join(missing)} (spec.components.dcgmExporter.collectors; its "
+                f"counters: {path}, built into the image): {_how_to_fix(policies, fields)}"
+            )
+        else:
+            collected.append(f"{', '.join(dcgm.collectors)} collected ({path.rsplit('/', 1)[-1]})")
+    # Coverage: a running exporter pod on every accelerator node.
+    nodes = sorted(name(n) for n in accelerator_nodes(snapshot, spec))
+    running = {pod_node(p) for ds in exporters for p in daemonset_pods(snapshot, ds) if pod_running(p) and pod_node(p)}
+    lacking = [n for n in nodes if n not in running]
+    if not nodes:
+        blocked.append("no accelerator node: the exporter has nothing to measure")
+    elif lacking:
+        selectors = "; ".join(
+            f"{name(d)} selects nodes {as_map(as_map(spec_of(d).get('template')).get('spec')).get('nodeSelector', {})}"
+            for d in exporters
+        )
+        hint = (
+            " (the GPU Operator runs it on nodes labelled nvidia.com/gpu.deploy.dcgm-exporter=true; check "
+            "ClusterPolicy spec.daemonsets.tolerations against the nodes' taints)"
+            if policies
+            else ""
+        )
+        blocked.append(
+            f"no running exporter pod on {len(lacking)} of {len(nodes)} accelerator nodes: {names_list(lacking)} "
+            f"({selectors}){hint}"
+        )
+    if not exporters:
+        blocked.append(
+            f"ClusterPolicy {name(policies[0])} enables spec.dcgmExporter but no exporter DaemonSet runs yet "
+            "(the GPU Operator renders nvidia-dcgm-exporter in its namespace): not deploying a second one"
+        )
+        return [f"DCGM exporter provided by the platform (ClusterPolicy {name(policies[0])})"], blocked, notes
+    covered = f"running on all {len(nodes)} accelerator nodes" if nodes and not lacking else ""
+    detail = "; ".join(p for p in [*collected, covered] if p)
+    provided = f"DCGM exporter provided by the platform: {who}" + (f": {detail}" if detail else "")
+    return [provided], blocked, notes
+
+
 def plan(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
+    exporters = platform_exporters(snapshot, ref)
+    policies = exporter_policies(snapshot)
+    if exporters or policies:
+        provided, blocked, notes = verify_platform_exporter(spec, snapshot, exporters, policies)
+        return make_plan(notes=notes, blocked=blocked, provided=provided)
+    return own_exporter(spec, snapshot, ref)
+
+
+def own_exporter(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
+    """Our exporter: Namespace, ServiceAccount, ConfigMap, DaemonSet, Service and (if its CRD is there) a
+    ServiceMonitor."""
     dcgm = spec.components.dcgm_exporter
     objects, patches, notes = owned_namespace(ref, COMPONENT, snapshot, dcgm.namespace, {PSA_ENFORCE: "privileged"})
     objects += [
@@ -212,4 +425,5 @@ def plan(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
     else:
         notes.append(f"{SERVICE_MONITOR_CRD} is not installed: no ServiceMonitor (scrape the Service another way)")
         skipped.append(f"ServiceMonitor/{dcgm.namespace}/{NAME}")
-    return make_plan(objects, patches, notes, skipped)
+    blocked = [] if accelerator_nodes(snapshot, spec) else ["no accelerator node: the exporter has nothing to run on"]
+    return make_plan(objects, patches, notes, skipped, blocked=blocked)

@@ -9,6 +9,13 @@ Objects:
     ResourceSlice device of type `mig`), `mig.nvidia.com` (type `mig`) — the NVIDIA DRA driver's own classes;
   - amd: `gpu.amd.com`, intel: `gpu.intel.com` — one class selecting every device of the vendor's DRA driver
     (both drivers are named like their class and publish no portable device-type attribute).
+  A DeviceClass of that name that is not ours (the vendor's DRA driver made it: its Helm chart creates
+  `gpu.nvidia.com` and, with MIG, `mig.nvidia.com`) is the platform's. It is verified, not fought: when its
+  selectors select the vendor driver's published devices of that kind and no device of another driver, it is
+  reported as provided (a `Provided` note; nothing of ours is made in its place). When the driver has published
+  no such device yet it cannot be verified: a `Blocked` note says so. When it is incompatible (it selects devices
+  of another driver, or none of the devices the vendor's driver publishes), our class stays in the plan, so the
+  applier reports the name clash as a `Conflict`, and a note names the reason.
 - With `denyAdminAccess`: ValidatingAdmissionPolicies `aiconform-deny-dra-admin-access` (ResourceClaims) and
   `aiconform-deny-dra-admin-access-templates` (ResourceClaimTemplates), each with a binding of the same name
   (`validationActions: [Deny]`, `namespaceSelector` = the tenants). They reject a request with
@@ -35,6 +42,7 @@ from aiconform.components._common import (
     Plan,
     ProfileRef,
     api_served,
+    is_ours,
     make_plan,
     manifest,
     node_scheduling,
@@ -45,13 +53,17 @@ from aiconform.components._common import (
 from aiconform.conformance.facts import (
     accelerator_nodes,
     as_map,
+    class_selects,
     device_attr,
     devices,
     labels,
+    meta,
+    name,
+    plural,
     slice_driver,
     status_of,
 )
-from aiconform.kube.snapshot import Snapshot
+from aiconform.kube.snapshot import Obj, Snapshot
 
 COMPONENT = "dra"
 
@@ -127,6 +139,92 @@ def device_classes(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> li
         )
         for class_name, expression in sorted(device_class_selectors(spec, snapshot).items())
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DeviceClasses the platform provides
+
+
+def _class_kind(spec: ProfileSpec, class_name: str) -> str | None:
+    """The device type a class of ours selects (nvidia: gpu or mig), None for a vendor without types."""
+    if spec.accelerators.vendor != "nvidia":
+        return None
+    return "mig" if class_name == NVIDIA_MIG_CLASS else "gpu"
+
+
+def _installer(dc: Obj) -> str:
+    """Who made a foreign DeviceClass, as far as its metadata tells (Helm's release annotations)."""
+    annotations = as_map(meta(dc).get("annotations"))
+    release = annotations.get("meta.helm.sh/release-name")
+    if release:
+        return f"Helm release {annotations.get('meta.helm.sh/release-namespace', '')}/{release}".replace(" /", " ")
+    manager = labels(dc).get("app.kubernetes.io/managed-by")
+    return f"managed by {manager}" if manager else "not made by aiconform"
+
+
+def verify_foreign_class(spec: ProfileSpec, snapshot: Snapshot, dc: Obj) -> tuple[str, str]:
+    """Judge a DeviceClass of one of our names that someone else made: ("provided" | "unverified" |
+    "incompatible", why). Provided: its selectors select devices the vendor's driver publishes, of the kind the
+    name stands for, and no device of another driver."""
+    class_name = name(dc)
+    driver = DRIVERS[spec.accelerators.vendor]
+    kind = _class_kind(spec, class_name)
+    wanted, others, unknown = 0, 0, 0
+    foreign_drivers: set[str] = set()
+    published = 0
+    for rs in snapshot.resource_slices:
+        rs_driver = slice_driver(rs)
+        for device in devices(rs):
+            ours = rs_driver == driver and (kind is None or device_attr(device, "type") == kind)
+            published += ours
+            selected = class_selects(dc, rs, device)
+            if selected is None:
+                unknown += 1
+            elif selected and ours:
+                wanted += 1
+            elif selected and rs_driver != driver:
+                others += 1
+                foreign_drivers.add(rs_driver)
+    what = f"{kind} devices of driver {driver}" if kind else f"devices of driver {driver}"
+    if others:
+        return "incompatible", (
+            f"it selects {plural(others, 'device')} of driver {', '.join(sorted(foreign_drivers))}, not {driver}"
+        )
+    if wanted:
+        return "provided", f"selects {wanted} of {published} {what}"
+    if unknown and not wanted:
+        return "unverified", "its selectors use CEL that aiconform does not evaluate"
+    if not published:
+        return "unverified", f"no ResourceSlice publishes {what} yet"
+    return "incompatible", f"it selects none of the {published} {what} published"
+
+
+def _foreign_class_notes(
+    spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef, wanted: Mapping[str, str]
+) -> tuple[set[str], list[str], list[str], list[str]]:
+    """(class names the platform provides, provided notes, blocked notes, other notes) for the DeviceClasses of
+    our names that exist and are not ours."""
+    existing = {name(dc): dc for dc in snapshot.device_classes}
+    taken: set[str] = set()
+    provided: list[str] = []
+    blocked: list[str] = []
+    notes: list[str] = []
+    for class_name in sorted(wanted):
+        dc = existing.get(class_name)
+        if dc is None or is_ours(dc, ref):
+            continue
+        verdict, why = verify_foreign_class(spec, snapshot, dc)
+        origin = _installer(dc)
+        if verdict == "incompatible":
+            notes.append(f"DeviceClass/{class_name} ({origin}) is incompatible: {why}")
+            continue
+        taken.add(class_name)
+        if verdict == "provided":
+            provided.append(f"DeviceClass/{class_name} provided by the platform ({origin}): {why}")
+        else:
+            provided.append(f"DeviceClass/{class_name} provided by the platform ({origin})")
+            blocked.append(f"DeviceClass/{class_name} cannot be verified: {why}")
+    return taken, provided, blocked, notes
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -282,14 +380,15 @@ def kubelet_plugin(
 def plan(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
     if not api_served(snapshot, "resource.k8s.io/v1", "deviceclasses"):
         note = "resource.k8s.io/v1 (DRA) is not served by this cluster: no DeviceClass or DRA policy created"
-        return make_plan(notes=[note])
+        return make_plan(blocked=[note])
     dra = spec.components.dra
-    objects = device_classes(spec, snapshot, ref)
+    taken, provided, blocked, notes = _foreign_class_notes(spec, snapshot, ref, device_class_selectors(spec, snapshot))
+    objects = [dc for dc in device_classes(spec, snapshot, ref) if dc["metadata"]["name"] not in taken]
     patches: list[Manifest] = []
-    notes: list[str] = []
     if dra.deny_admin_access:
         objects += admin_access_policies(spec, ref)
     if dra.kubelet_plugin.enabled and dra.kubelet_plugin.image:
-        more, patches, notes = kubelet_plugin(spec, snapshot, ref)
+        more, patches, plugin_notes = kubelet_plugin(spec, snapshot, ref)
         objects += more
-    return make_plan(objects, patches, notes)
+        notes += plugin_notes
+    return make_plan(objects, patches, notes, blocked=blocked, provided=provided)

@@ -15,6 +15,14 @@ Objects:
   (admits nothing) and a note says why.
 - LocalQueue `spec.components.kueue.localQueue` in every tenant namespace, pointing at the ClusterQueue.
 
+Adopting the platform's queue: with `existingClusterQueue`, no ResourceFlavor and no ClusterQueue is made (what
+we made before is pruned); the LocalQueues point at that ClusterQueue, which is verified: it exists and is not
+ours, it is not inactive (condition Active=False), a flavor with a positive nominal quota of the accelerator
+resource matches every GPU pool's nodes (the ResourceFlavor's nodeLabels), and its namespaceSelector admits
+every tenant namespace. All verified: a `Provided` note; else a `Blocked` note naming what is missing.
+
+Blocked (state `Blocked`, nothing ready to admit GPU work): the Kueue CRDs absent, or no accelerator node.
+
 v1beta2 schema notes (Kueue v0.19, config/components/crd/bases): every flavor lists exactly the covered
 resources, in order; at most 64 flavors per resource group; `cohortName` (v1beta1: `cohort`) is left unset, so
 no borrowing limits may be set either.
@@ -28,7 +36,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from aiconform.api.models import ProfileSpec
+from pydantic import ValidationError
+
+from aiconform.api.models import LabelSelector, ProfileSpec
 from aiconform.components import _quantity as q
 from aiconform.components._common import (
     Manifest,
@@ -36,6 +46,7 @@ from aiconform.components._common import (
     ProfileRef,
     crd_missing,
     dns1123_label,
+    is_ours,
     make_plan,
     manifest,
     object_meta,
@@ -43,12 +54,23 @@ from aiconform.components._common import (
     short_hash,
     tenant_namespaces,
 )
-from aiconform.conformance.facts import accelerator_nodes, as_map, labels, name, status_of
+from aiconform.conformance.facts import (
+    accelerator_nodes,
+    as_list,
+    as_map,
+    condition,
+    labels,
+    name,
+    names_list,
+    spec_of,
+    status_of,
+)
 from aiconform.kube.snapshot import Obj, Snapshot
 
 COMPONENT = "kueue"
 GROUP_VERSION = "kueue.x-k8s.io/v1beta2"
 CRDS = tuple(f"{p}.kueue.x-k8s.io" for p in ("clusterqueues", "resourceflavors", "localqueues"))
+CLUSTER_QUEUES, RESOURCE_FLAVORS = CRDS[0], CRDS[1]
 PRODUCT_LABELS: Mapping[str, str] = {
     "nvidia": "nvidia.com/gpu.product",
     "amd": "amd.com/gpu.product-name",
@@ -152,26 +174,113 @@ def cluster_queue(spec: ProfileSpec, pools: list[GpuPool], ref: ProfileRef) -> M
     return manifest("ClusterQueue", object_meta(ref, COMPONENT, spec.components.kueue.cluster_queue), spec=cq_spec)
 
 
+def queue_name(spec: ProfileSpec) -> str:
+    """The ClusterQueue the LocalQueues point at: the adopted one, else the one we build."""
+    kueue = spec.components.kueue
+    return kueue.existing_cluster_queue or kueue.cluster_queue
+
+
 def local_queue(spec: ProfileSpec, namespace: str, ref: ProfileRef) -> Manifest:
     kueue = spec.components.kueue
     return manifest(
         "LocalQueue",
         object_meta(ref, COMPONENT, kueue.local_queue, namespace),
-        spec={"clusterQueue": kueue.cluster_queue},
+        spec={"clusterQueue": queue_name(spec)},
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# An existing ClusterQueue, adopted by reference
+
+
+def _accelerator_flavors(cq: Obj, resource: str) -> list[str]:
+    """Flavors of the ClusterQueue with a positive nominal quota of `resource`."""
+    out: list[str] = []
+    for group in as_list(spec_of(cq).get("resourceGroups")):
+        if resource not in [str(r) for r in as_list(as_map(group).get("coveredResources"))]:
+            continue
+        for flavor in as_list(as_map(group).get("flavors")):
+            for res in as_list(as_map(flavor).get("resources")):
+                quota = as_map(res).get("nominalQuota")
+                amount = q.parse(quota if isinstance(quota, int | str) else None)
+                if as_map(res).get("name") == resource and amount is not None and amount > 0:
+                    out.append(str(as_map(flavor).get("name")))
+    return out
+
+
+def _admits(cq: Obj, ns: Obj) -> bool | None:
+    """Whether the ClusterQueue's namespaceSelector selects the namespace (Kueue: unset selects none); None when
+    the selector cannot be read."""
+    raw = spec_of(cq).get("namespaceSelector")
+    if raw is None:
+        return False
+    try:
+        selector = LabelSelector.model_validate(raw)
+    except ValidationError:
+        return None
+    return selector.matches(labels(ns))
+
+
+def verify_existing_queue(
+    spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef, pools: list[GpuPool]
+) -> tuple[list[str], list[str]]:
+    """(provided, blocked) for spec.components.kueue.existingClusterQueue."""
+    cq_name = str(spec.components.kueue.existing_cluster_queue)
+    field = "spec.components.kueue.existingClusterQueue"
+    cq = next((o for o in snapshot.objects(CLUSTER_QUEUES) if name(o) == cq_name), None)
+    if cq is None:
+        return [], [f"ClusterQueue {cq_name} ({field}) not found: the LocalQueues point at a queue that admits nothing"]
+    if is_ours(cq, ref):
+        return [], [f"ClusterQueue {cq_name} ({field}) was made by this profile: name a ClusterQueue the platform runs"]
+    blocked: list[str] = []
+    active = condition(cq, "Active")
+    if active is not None and active.get("status") == "False":
+        blocked.append(f"ClusterQueue {cq_name} is not Active: {active.get('reason', '')} {active.get('message', '')}")
+    resource = spec.accelerators.resource_name
+    flavor_names = _accelerator_flavors(cq, resource)
+    flavors = {name(f): f for f in snapshot.objects(RESOURCE_FLAVORS) if name(f) in flavor_names}
+    nodes = {name(n): labels(n) for n in accelerator_nodes(snapshot, spec)}
+    covered: dict[str, str] = {}
+    for pool in pools:
+        for flavor_name in flavor_names:
+            node_labels = as_map(spec_of(flavors.get(flavor_name, {})).get("nodeLabels"))
+            if flavor_name in flavors and all(
+                all(nodes.get(n, {}).get(str(k)) == str(v) for k, v in node_labels.items()) for n in pool.nodes
+            ):
+                covered[pool.flavor] = flavor_name
+                break
+    uncovered = [p.flavor for p in pools if p.flavor not in covered]
+    if not flavor_names:
+        blocked.append(f"ClusterQueue {cq_name} has no flavor with a {resource} quota")
+    elif uncovered:
+        blocked.append(
+            f"ClusterQueue {cq_name} does not cover the GPU pools {names_list(uncovered)} (no flavor with a {resource} "
+            f"quota whose ResourceFlavor nodeLabels match their nodes; its flavors: {', '.join(flavor_names)})"
+        )
+    tenants = [ns for ns in snapshot.namespaces if name(ns) in set(tenant_namespaces(spec, snapshot))]
+    refused = [name(ns) for ns in tenants if _admits(cq, ns) is False]
+    if refused:
+        blocked.append(f"ClusterQueue {cq_name} does not admit the tenant namespaces {names_list(refused)}")
+    via = ", ".join(f"{pool} via {flavor}" for pool, flavor in sorted(covered.items()))
+    provided = f"ClusterQueue {cq_name} provided by the platform ({field}): covers {resource} on {via or 'no pool'}"
+    provided += f"; admits {len(tenants) - len(refused)} of {len(tenants)} tenant namespaces"
+    return [provided], blocked
 
 
 def plan(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
     missing = crd_missing(snapshot, CRDS, GROUP_VERSION)
     if missing:
-        return make_plan(notes=[f"Kueue {missing}: no queue created"])
-    notes: list[str] = []
+        return make_plan(blocked=[f"Kueue {missing}: no queue created"])
     pools = gpu_pools(spec, snapshot)
-    if not pools:
-        notes.append(
-            f"no accelerator node: ClusterQueue {spec.components.kueue.cluster_queue} has no GPU quota "
-            "(it admits nothing until GPU nodes join)"
-        )
+    locals_ = [local_queue(spec, ns, ref) for ns in tenant_namespaces(spec, snapshot)]
+    no_gpus = "no accelerator node: ClusterQueue {} has no GPU quota (it admits nothing until GPU nodes join)"
+    if spec.components.kueue.existing_cluster_queue:
+        provided, blocked = verify_existing_queue(spec, snapshot, ref, pools)
+        if not pools:
+            blocked.append(no_gpus.format(queue_name(spec)))
+        return make_plan(locals_, blocked=blocked, provided=provided)
+    notes: list[str] = []
+    blocked = [] if pools else [no_gpus.format(spec.components.kueue.cluster_queue)]
     if len(pools) > MAX_FLAVORS:
         dropped = [p.flavor for p in pools[MAX_FLAVORS:]]
         notes.append(f"{len(pools)} GPU pools, Kueue allows {MAX_FLAVORS} flavors: left out {', '.join(dropped)}")
@@ -184,5 +293,5 @@ def plan(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
         )
     objects = [resource_flavor(p, ref) for p in pools]
     objects.append(cluster_queue(spec, pools, ref))
-    objects += [local_queue(spec, ns, ref) for ns in tenant_namespaces(spec, snapshot)]
-    return make_plan(objects, notes=notes)
+    objects += locals_
+    return make_plan(objects, notes=notes, blocked=blocked)

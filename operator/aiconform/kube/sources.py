@@ -87,7 +87,7 @@ SOURCES: tuple[Watched, ...] = (
         "nodes",
         "nodes",
         "accelerator_metrics dra_support driver_runtime_management gpu_sharing virtualized_accelerator "
-        "dra kueue quotas",
+        "dra kueue quotas dcgmExporter",
         required=True,
         # A node's images, addresses and daemon endpoints cost memory, and heartbeats would wake every profile.
         trim=Trim(status=("allocatable", "capacity", "conditions")),
@@ -96,7 +96,8 @@ SOURCES: tuple[Watched, ...] = (
         "v1",
         "pods",
         "pods",
-        "accelerator_metrics ai_service_metrics disaggregated_inference gang_scheduling secure_accelerator_access",
+        "accelerator_metrics ai_service_metrics disaggregated_inference gang_scheduling secure_accelerator_access "
+        "dcgmExporter",
         required=True,
         trim=Trim(status=("phase", "podIP", "conditions")),
     ),
@@ -120,7 +121,7 @@ SOURCES: tuple[Watched, ...] = (
         "apps/v1",
         "daemonsets",
         "daemonsets",
-        "accelerator_metrics ai_service_metrics driver_runtime_management",
+        "accelerator_metrics ai_service_metrics driver_runtime_management dcgmExporter",
         required=True,
     ),
     _builtin(
@@ -141,7 +142,7 @@ SOURCES: tuple[Watched, ...] = (
         "virtualized_accelerator dra quotas",
     ),
     _builtin(
-        "resource.k8s.io/v1", "deviceclasses", "device_classes", "dra_support gpu_sharing virtualized_accelerator"
+        "resource.k8s.io/v1", "deviceclasses", "device_classes", "dra_support gpu_sharing virtualized_accelerator dra"
     ),
     _builtin("autoscaling/v2", "horizontalpodautoscalers", "hpas", "pod_autoscaling keda"),
     _builtin(
@@ -164,9 +165,9 @@ SOURCES: tuple[Watched, ...] = (
     ),
     # Optional stacks: read while their CRD is Established. Those without readers are read by nobody yet; the
     # ones we write (Kueue queues and flavors, ServiceMonitors) are watched so drift on ours wakes the operator.
-    _stack("kueue.x-k8s.io", "clusterqueues", "gang_scheduling"),
+    _stack("kueue.x-k8s.io", "clusterqueues", "gang_scheduling kueue"),
     _stack("kueue.x-k8s.io", "localqueues"),
-    _stack("kueue.x-k8s.io", "resourceflavors"),
+    _stack("kueue.x-k8s.io", "resourceflavors", "kueue"),
     _stack("gateway.networking.k8s.io", "gatewayclasses", "ai_inference"),
     _stack("gateway.networking.k8s.io", "gateways", "ai_inference"),
     _stack("gateway.networking.k8s.io", "httproutes", "advanced_inference_ingress"),
@@ -180,6 +181,8 @@ SOURCES: tuple[Watched, ...] = (
     _stack("ray.io", "rayclusters", "robust_controller"),
     _stack("k8s.cni.cncf.io", "network-attachment-definitions", "high_performance_networking"),
     _stack("nvidia.com", "dynamographdeployments", "disaggregated_inference"),
+    # The NVIDIA GPU Operator's ClusterPolicy (nvidia.com/v1, cluster-scoped): whether it runs a DCGM exporter.
+    _stack("nvidia.com", "clusterpolicies", "dcgmExporter"),
     _stack("scheduling.volcano.sh", "podgroups", "gang_scheduling"),
     _stack("scheduling.x-k8s.io", "podgroups", "gang_scheduling"),  # scheduler-plugins coscheduling
     # Kinds only the components write: the view keeps ours (the server filters by label: a cluster's ConfigMaps

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from aiconform.api.models import ProfileSpec
-from aiconform.components import COMPONENTS, EMPTY_PLAN, LABEL_COMPONENT, Plan, ProfileRef, enabled
+from aiconform.components import COMPONENTS, EMPTY_PLAN, LABEL_COMPONENT, Blocked, Plan, ProfileRef, Provided, enabled
 from aiconform.kube.client import KubeClient
 from aiconform.kube.snapshot import Obj, Snapshot
 from aiconform.kube.view import Owned
@@ -94,6 +94,9 @@ def _state(
     errors: list[str],
     notes: tuple[str, ...],
 ) -> dict[str, Any]:
+    """A component's status. With nothing in the way and nothing pending: `Blocked` when a note of its plan says
+    a prerequisite is missing (components.Blocked), `Provided` when the platform provides (part of) it
+    and aiconform verified that (components.Provided), else `Ready` (`InSync` in Audit mode)."""
     parts: list[str] = []
     if conflicts:
         state = "Conflict"
@@ -105,6 +108,10 @@ def _state(
         state = "Disabled" if not pending else ("Drifted" if audit else "Progressing")
     elif pending:
         state = "Drifted" if audit else "Progressing"
+    elif any(isinstance(n, Blocked) for n in notes):
+        state = "Blocked"
+    elif any(isinstance(n, Provided) for n in notes):
+        state = "Provided"
     else:
         state = "InSync" if audit else "Ready"
     if pending:

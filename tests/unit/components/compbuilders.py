@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from aiconform.api.models import ProfileSpec
-from aiconform.components import Plan, ProfileRef, owner_reference
+from aiconform.components import Blocked, Plan, ProfileRef, Provided, owner_reference
 from aiconform.devtools.devcluster.fleet import MigProfile, Pool, default_pools, fleet_objects
 from aiconform.kube.kinds import managed_kind
 from aiconform.kube.snapshot import Snapshot
@@ -195,12 +195,18 @@ def two_tenants(**more: Any) -> Snapshot:
 
 
 def render(plan: Plan) -> str:
-    doc = {
+    kinds = (Blocked, Provided)
+    doc: dict[str, Any] = {
         "objects": list(plan.objects),
         "field_patches": list(plan.field_patches),
-        "notes": list(plan.notes),
+        "notes": [n for n in plan.notes if not isinstance(n, kinds)],
         "skipped": list(plan.skipped),
     }
+    # What sets the component's state, written only when there is some (the other golden files stay as they were).
+    for key, kind in (("blocked", Blocked), ("provided", Provided)):
+        found = [str(n) for n in plan.notes if isinstance(n, kind)]
+        if found:
+            doc[key] = found
     return yaml.safe_dump(doc, sort_keys=True, width=120)
 
 
