@@ -14,6 +14,7 @@ from aiconform.errors import CliError
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the operator (kopf) against the current cluster")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+    p.add_argument("--context", help="kubeconfig context to use (default: its current-context)")
     p.add_argument("--liveness-port", type=int, default=8080, help="port of /healthz (default 8080)")
     p.add_argument("--metrics-port", type=int, default=9090, help="port of Prometheus /metrics (default 9090)")
     p.add_argument("--bind-address", default="0.0.0.0", help="address the probe and metrics servers bind")
@@ -96,6 +97,7 @@ def _kubernetes_version(value: str) -> str:
 
 def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+    p.add_argument("--context", help="kubeconfig context to use (default: its current-context)")
     p.add_argument(
         "--kubernetes-version",
         type=_kubernetes_version,

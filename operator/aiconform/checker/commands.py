@@ -51,7 +51,7 @@ from aiconform.conformance.verdict import UNREADABLE
 from aiconform.errors import CliError
 from aiconform.kube.client import Credentials, KubeClient
 from aiconform.kube.collect import CollectError, collect
-from aiconform.kube.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
+from aiconform.kube.kubeconfig import KubeconfigAuth, KubeconfigError, LoginError, resolve
 from aiconform.kube.snapshot import Snapshot
 
 __all__ = [
@@ -179,49 +179,23 @@ def _attr(key: str) -> str:
 
 
 @contextmanager
-def credentials(kubeconfig: str | None) -> Iterator[Credentials]:
-    """Credentials of --kubeconfig, then $KUBECONFIG, then the pod's service account; inline data in temp files."""
-    paths = resolve_paths(kubeconfig)
-    if not paths:
-        token = SERVICE_ACCOUNT_DIR / "token"
-        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        if token.exists() and host:
-            server_host = f"[{host}]" if ":" in host else host
-            yield Credentials(
-                server=f"https://{server_host}:{port}",
-                ca_file=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
-                cert_file=None,
-                key_file=None,
-                token=token.read_text(encoding="utf-8").strip(),
-            )
-            return
-        raise CliError("no credentials: pass --kubeconfig or set $KUBECONFIG")
-    try:
-        info = load_connection_info(paths)
-    except KubeconfigError as exc:
-        raise CliError(str(exc)) from None
-    if info.insecure:
-        raise CliError("insecure-skip-tls-verify is not supported by aiconform check; give the cluster's CA")
-    if info.username or info.password:
-        raise CliError("basic authentication is not supported by aiconform check; use a token or a certificate")
-    with tempfile.TemporaryDirectory(prefix="aiconform-check-") as tmp:
-
-        def materialise(path: str | bytes | os.PathLike[Any] | None, data: str | bytes | None, name: str) -> str | None:
-            if path:
-                return os.fsdecode(path)
-            if not data:
-                return None
-            out = Path(tmp) / name
-            out.write_bytes(data.encode() if isinstance(data, str) else data)
-            out.chmod(0o600)
-            return str(out)
-
+def credentials(kubeconfig: str | None, context: str | None = None) -> Iterator[Credentials]:
+    """The one login (kube/kubeconfig.py) of --kubeconfig, then $KUBECONFIG, then the pod's service account, with
+    --context; the client takes its logins from `auth` (exec plugins, OIDC, refresh on expiry and on 401)."""
+    with tempfile.TemporaryDirectory(prefix="aiconform-check-") as tmp:  # inline data and plugin certificates
+        try:
+            auth = resolve(kubeconfig, context, temp_dir=Path(tmp))
+            static = auth.static() if isinstance(auth, KubeconfigAuth) else None
+        except KubeconfigError as exc:
+            raise CliError(str(exc)) from None
+        token = static.authorization if static is not None else None
         yield Credentials(
-            server=str(info.server),
-            ca_file=materialise(info.ca_path, info.ca_data, "ca.crt"),
-            cert_file=materialise(info.certificate_path, info.certificate_data, "client.crt"),
-            key_file=materialise(info.private_key_path, info.private_key_data, "client.key"),
-            token=info.token,
+            server=auth.server,
+            ca_file=static.ca_file if static is not None else None,
+            cert_file=static.cert_file if static is not None else None,
+            key_file=static.key_file if static is not None else None,
+            token=token.removeprefix("Bearer ") if token else None,
+            auth=auth,
         )
 
 
@@ -233,12 +207,12 @@ async def _collect(creds: Credentials, scrape: bool) -> Snapshot:
     async with kube:
         try:
             return await collect(kube, scrape=scrape, user_agent=f"{USER_AGENT}/{__version__}")
-        except CollectError as exc:
+        except (CollectError, LoginError) as exc:
             raise CliError(f"{creds.server}: {exc}") from None
 
 
-def _snapshot(kubeconfig: str | None, scrape: bool) -> Snapshot:
-    with credentials(kubeconfig) as creds:
+def _snapshot(kubeconfig: str | None, scrape: bool, context: str | None = None) -> Snapshot:
+    with credentials(kubeconfig, context) as creds:
         return asyncio.run(_collect(creds, scrape))
 
 
@@ -250,7 +224,7 @@ def _evaluate(args: argparse.Namespace, spec: ProfileSpec | None = None) -> tupl
     if requested != AUTO and requested not in known_versions():
         # Known before touching the cluster: fail fast.
         raise CliError(resolve_version(requested, None).message)
-    snapshot = _snapshot(args.kubeconfig, scrape=not getattr(args, "no_scrape", False))
+    snapshot = _snapshot(args.kubeconfig, not getattr(args, "no_scrape", False), getattr(args, "context", None))
     resolution = resolve_version(requested, snapshot.server_version)
     if not resolution.ok or resolution.version is None:
         raise CliError(resolution.message)

@@ -8,20 +8,20 @@ is simpler and quicker than a generated client.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import ssl
-import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
 from aiconform.kube import kinds
+from aiconform.kube.kubeconfig import Auth, KubeconfigAuth, Login
+
+RETIRE_AFTER = 65.0  # seconds: a replaced pool's requests in flight finish (their timeout is 60 s) before it closes
 
 
 class KubeTransportError(OSError):
@@ -36,37 +36,29 @@ class KubeApiError(Exception):
 
 @dataclass(frozen=True)
 class Credentials:
+    """What a client logs in with. From a kubeconfig (`load_credentials`) or the service account, `auth` is the
+    login source (kube/kubeconfig.py) and the client takes its logins from it, refreshed on expiry and on a 401;
+    the other fields are what the kubeconfig holds statically (files; None where a plugin provides it)."""
+
     server: str
     ca_file: str | None
     cert_file: str | None
     key_file: str | None
     token: str | None
+    auth: Auth | None = field(default=None, compare=False, repr=False)
 
 
-def load_credentials(kubeconfig: Path) -> Credentials:
-    """Current context of a kubeconfig; inline -data fields are written to private temp files for ssl."""
-    cfg = yaml.safe_load(kubeconfig.read_text())
-    ctx_name = cfg.get("current-context")
-    ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
-    cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-    user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
-
-    def path_or_data(obj: Mapping[str, Any], key: str) -> str | None:
-        if obj.get(key):
-            return str(obj[key])
-        data = obj.get(f"{key}-data")
-        if not data:
-            return None
-        with tempfile.NamedTemporaryFile(delete=False, prefix="aiconform-", suffix=".pem") as f:
-            f.write(base64.b64decode(data))
-            return f.name
-
+def load_credentials(kubeconfig: Path, context: str | None = None) -> Credentials:
+    """A context (default: current-context) of a kubeconfig, through the one login (kube/kubeconfig.py)."""
+    auth = KubeconfigAuth([kubeconfig], context)
+    static = auth.static()
     return Credentials(
-        server=cluster["server"],
-        ca_file=path_or_data(cluster, "certificate-authority"),
-        cert_file=path_or_data(user, "client-certificate"),
-        key_file=path_or_data(user, "client-key"),
-        token=user.get("token"),
+        server=auth.server,
+        ca_file=static.ca_file,
+        cert_file=static.cert_file,
+        key_file=static.key_file,
+        token=(static.authorization or "").removeprefix("Bearer ") or None,
+        auth=auth,
     )
 
 
@@ -117,7 +109,11 @@ def _raise_for(status: int, raw: bytes) -> None:
 
 
 class KubeClient:
-    """Async client over one connection pool; use `async with KubeClient(creds) as kube:`."""
+    """Async client over one connection pool; use `async with KubeClient(creds) as kube:`.
+
+    With a login source (`creds.auth`, or `auth=`), every request takes the current login: its token is sent per
+    request, a new client certificate or TLS setting gets a new pool, and a 401 reloads the login and retries
+    once. With static parts (`server`, `ssl_context`, `headers`) nothing is refreshed."""
 
     def __init__(
         self,
@@ -128,21 +124,26 @@ class KubeClient:
         server: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         headers: Mapping[str, str] | None = None,
+        auth: Auth | None = None,
     ) -> None:
-        """From kubeconfig `creds`, or from parts (the operator passes what kopf's login produced)."""
         all_headers = {"User-Agent": user_agent, **(headers or {})}
-        if creds is not None:
+        self._auth = auth or (creds.auth if creds is not None else None)
+        if self._auth is not None:
+            server = self._auth.server
+        elif creds is not None:
             ssl_context = ssl.create_default_context(cafile=creds.ca_file)
             if creds.cert_file and creds.key_file:
                 ssl_context.load_cert_chain(creds.cert_file, creds.key_file)
             if creds.token:
                 all_headers["Authorization"] = f"Bearer {creds.token}"
             server = creds.server
-        if server is None or ssl_context is None:
+        if server is None or (ssl_context is None and self._auth is None):
             raise ValueError("KubeClient needs credentials or a server and an SSL context")
         self._server = server.rstrip("/")  # joined by hand: aiohttp's base_url would drop a path prefix
         self._ssl, self._headers, self._concurrency = ssl_context, all_headers, concurrency
         self._session: aiohttp.ClientSession | None = None
+        self._transport: tuple[Any, ...] | None = None  # the login's TLS and proxy the session was made with
+        self._retired: set[asyncio.Task[None]] = set()
         self._sem = asyncio.Semaphore(concurrency)
 
     @property
@@ -158,22 +159,40 @@ class KubeClient:
 
     async def close(self) -> None:
         """Close the open connections; a later request opens new ones."""
+        for task in list(self._retired):
+            task.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    def _http(self) -> aiohttp.ClientSession:
+    def _new_session(self, ssl_context: ssl.SSLContext, proxy: str | None) -> aiohttp.ClientSession:
         # Created on first use, inside the running event loop (aiohttp binds a session to its loop).
         # aiohttp, not httpx: kopf already brings it, and it is 3-5x cheaper per request on these machines.
-        if self._session is None:
-            # No connector limit: the semaphore bounds requests, and watches hold a connection each.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=60.0, connect=10.0),
-                trust_env=False,  # no proxies from the environment
-            )
-        return self._session
+        # No connector limit: the semaphore bounds requests, and watches hold a connection each.
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ssl_context, limit=0),
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=60.0, connect=10.0),
+            proxy=proxy,
+            trust_env=False,  # no proxies from the environment: only the kubeconfig's proxy-url
+        )
+
+    async def _http(self) -> tuple[aiohttp.ClientSession, Login | None]:
+        """The session and the login to send with it; a login with other TLS settings gets a new session."""
+        if self._auth is None:
+            if self._session is None:
+                assert self._ssl is not None
+                self._session = self._new_session(self._ssl, None)
+            return self._session, None
+        login = await self._auth.login()
+        key = login.transport_key()
+        if self._session is None or key != self._transport:
+            if self._session is not None:  # requests in flight on the old pool finish first
+                task = asyncio.create_task(_close_later(self._session, RETIRE_AFTER))
+                self._retired.add(task)
+                task.add_done_callback(self._retired.discard)
+            self._session, self._transport = self._new_session(login.ssl_context(), login.proxy_url), key
+        return self._session, login
 
     async def request(
         self,
@@ -210,29 +229,41 @@ class KubeClient:
     ) -> tuple[int, bytes]:
         path, query = merge_query(path, params)
         async with self._sem:
-            try:
-                async with self._http().request(
-                    method, self._server + path, data=content, headers=headers, params=query, allow_redirects=False
-                ) as resp:
-                    return resp.status, await resp.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise KubeTransportError(f"{method} {path}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+            for attempt in (1, 2):
+                try:
+                    session, login = await self._http()
+                    sent = {**(headers or {}), **(login.headers() if login else {})}
+                    async with session.request(
+                        method, self._server + path, data=content, headers=sent, params=query, allow_redirects=False
+                    ) as resp:
+                        status, raw = resp.status, await resp.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise KubeTransportError(f"{method} {path}: {_describe(exc)}") from exc
+                if status != 401 or self._auth is None or attempt == 2:
+                    return status, raw
+                self._auth.invalidate(login)  # expired or revoked early: log in again, once
+        raise AssertionError("unreachable")
 
     async def watch(
         self, path: str, params: Mapping[str, str], *, read_timeout: float
     ) -> AsyncIterator[dict[str, Any]]:
         """The events of one watch request (`watch=1` is added), decoded, until the server ends it. Outside the
-        request semaphore: a watch holds its connection for minutes. `read_timeout` catches a dead connection."""
+        request semaphore: a watch holds its connection for minutes. `read_timeout` catches a dead connection.
+        A 401 reloads the login before it is raised, so the caller's retry uses the new one."""
         path, query = merge_query(path, {**params, "watch": "1"})
         timeout = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=read_timeout)
         try:
-            async with self._http().get(self._server + path, params=query, timeout=timeout) as resp:
+            session, login = await self._http()
+            sent = login.headers() if login else None
+            async with session.get(self._server + path, params=query, timeout=timeout, headers=sent) as resp:
                 if resp.status >= 400:
+                    if resp.status == 401 and self._auth is not None:
+                        self._auth.invalidate(login)
                     _raise_for(resp.status, await resp.read())
                 async for line in json_lines(resp.content.iter_any()):
                     yield json.loads(line)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise KubeTransportError(f"watch {path}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+            raise KubeTransportError(f"watch {path}: {_describe(exc)}") from exc
 
     async def get(self, path: str) -> dict[str, Any] | None:
         return await self.request("GET", path, ok_missing=True)
@@ -282,6 +313,21 @@ class KubeClient:
         out = await self.request("GET", "/version")
         assert out is not None
         return out
+
+
+def _describe(exc: BaseException) -> str:
+    """One line; a certificate refused for tls-server-name says so."""
+    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError) and "hostname" in str(exc).lower():
+        text += " (the server's certificate does not name the host or the kubeconfig's tls-server-name)"
+    return text
+
+
+async def _close_later(session: aiohttp.ClientSession, delay: float) -> None:
+    try:
+        await asyncio.sleep(delay)
+    finally:
+        await session.close()
 
 
 async def json_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

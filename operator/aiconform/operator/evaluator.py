@@ -33,6 +33,7 @@ from aiconform.conformance.verdict import condition_status as verdict_condition
 from aiconform.kube import collect
 from aiconform.kube.client import KubeApiError, KubeClient
 from aiconform.kube.informer import Informers, backoff, builtin_sources, custom_sources
+from aiconform.kube.kubeconfig import KopfLogin
 from aiconform.kube.snapshot import Snapshot
 from aiconform.kube.sources import FIXED, STACKS, Watched
 from aiconform.kube.view import ClusterView
@@ -63,6 +64,8 @@ ClientFactory = Callable[[kopf.ConnectionInfo, int], KubeClient]
 def connection_client(info: kopf.ConnectionInfo, concurrency: int) -> KubeClient:
     if info.server is None:
         raise RuntimeError("not logged in")
+    if isinstance(info, KopfLogin) and info.auth is not None:  # the login's source: refreshed on expiry and 401
+        return KubeClient(auth=info.auth, concurrency=concurrency, user_agent="aiconform-operator")
     return KubeClient(
         server=info.server,
         ssl_context=info.as_ssl_context(),

@@ -21,7 +21,7 @@ import kopf
 
 from aiconform.api.constants import FINALIZER, GROUP, MANAGED_BY_VALUE, PLURAL, VERSION
 from aiconform.conformance import catalog
-from aiconform.kube.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
+from aiconform.kube.kubeconfig import Auth, KubeconfigError, LoginError, resolve
 from aiconform.operator import evaluator, gcpause, metrics
 
 IDLE_WORKER_TIMEOUT = 0.5  # seconds
@@ -66,24 +66,22 @@ def _operator(memo: kopf.Memo) -> evaluator.Operator:
 async def login(
     settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> kopf.ConnectionInfo | None:
+    """kube/kubeconfig.py's one login, shared with our own clients (they refresh it on expiry and 401 too);
+    kopf calls this again when the login expires or the server answers 401."""
     options: Options = memo.options
-    paths = resolve_paths(options.kubeconfig)
-    info: kopf.ConnectionInfo | None
-    if paths:
-        try:
-            info = load_connection_info(paths, options.context, trust_env=settings.networking.trust_env)
-        except KubeconfigError as exc:
-            raise kopf.PermanentError(str(exc)) from None
-        logger.info("Logging in to %s with kubeconfig %s", info.server, ", ".join(map(str, paths)))
-    else:
-        info = kopf.login_with_service_account(settings=settings)
-        if info is not None:
-            logger.info("Logging in to %s with the pod's service account", info.server)
-    if info is not None:
-        await wait_until_ready(info, logger)
+    auth: Auth | None = memo.get("auth")
+    try:
+        if auth is None:
+            auth = memo["auth"] = resolve(options.kubeconfig, options.context)
+            logger.info("Logging in to %s with %s", auth.server, auth.description)
+        info = await auth.connection_info(trust_env=settings.networking.trust_env)
+    except KubeconfigError as exc:
+        raise kopf.PermanentError(str(exc)) from None
+    except LoginError as exc:
+        raise kopf.TemporaryError(str(exc), delay=5) from None
+    await wait_until_ready(info, logger)
     _operator(memo).connection = info
-    if info is not None:
-        _operator(memo).start_watching(logger)
+    _operator(memo).start_watching(logger)
     return info
 
 

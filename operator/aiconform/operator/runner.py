@@ -6,7 +6,6 @@ import argparse
 import datetime
 import json
 import logging
-import os
 import socket
 import sys
 import time
@@ -15,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 import kopf
 
 from aiconform.errors import CliError
-from aiconform.kube.kubeconfig import KubeconfigError, load_connection_info, resolve_paths
+from aiconform.kube.kubeconfig import KubeconfigError, resolve
 
 if TYPE_CHECKING:  # imported for real only by `run`: importing it registers the kopf handlers
     from aiconform.operator import handlers
 
-SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 # Records kopf attaches to per-object log lines that say nothing to a reader.
 _SKIPPED_EXTRAS = {"k8s_skip"}
 
@@ -96,16 +94,12 @@ def _url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-def _check_credentials(kubeconfig: str | None) -> None:
-    """Fail before kopf starts on what retrying cannot fix: a bad kubeconfig, or none at all."""
-    paths = resolve_paths(kubeconfig)
-    if paths:
-        try:
-            load_connection_info(paths)
-        except KubeconfigError as exc:
-            raise CliError(str(exc)) from None
-    elif not os.path.exists(SERVICE_ACCOUNT_TOKEN):
-        raise CliError("no credentials: pass --kubeconfig or set $KUBECONFIG (in a pod, the service account is used)")
+def _check_credentials(kubeconfig: str | None, context: str | None = None) -> None:
+    """Fail before kopf starts on what retrying cannot fix: a bad kubeconfig or context, or no credentials."""
+    try:
+        resolve(kubeconfig, context)
+    except KubeconfigError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _check_port_free(address: str, port: int, what: str) -> None:
@@ -124,10 +118,12 @@ def run(args: argparse.Namespace) -> int:
     from aiconform.operator import handlers, metrics
 
     setup_logging(args.log_format, args.verbose)
-    _check_credentials(args.kubeconfig)
+    _check_credentials(args.kubeconfig, getattr(args, "context", None))
     _check_port_free(args.bind_address, args.liveness_port, "liveness")
 
-    options = handlers.Options(kubeconfig=args.kubeconfig, api_concurrency=args.api_concurrency)
+    options = handlers.Options(
+        kubeconfig=args.kubeconfig, context=getattr(args, "context", None), api_concurrency=args.api_concurrency
+    )
     try:
         metrics.start_server(args.bind_address, args.metrics_port)
     except OSError as exc:
