@@ -401,3 +401,74 @@ def test_a_preferred_version_other_than_ours_never_makes_the_operator_replace_it
         if "conversion" in original["spec"]:
             restore.append({"op": "replace", "path": "/spec/conversion", "value": original["spec"]["conversion"]})
         cluster.kubectl("patch", "crd", crd_name, "--type=json", "-p", json.dumps(restore))
+
+
+def test_a_deletion_that_cannot_finish_is_said_on_the_profile_and_completes_once_unblocked(
+    cluster: Cluster, stack: Stack
+) -> None:
+    """An admission policy refuses to let our ResourceQuotas go: the profile stays, says why (Ready=False,
+    CleanupBlocked, naming the object and the refusal), retries with backoff, and goes once the policy is gone."""
+    a, _ = _ready_stack(stack)
+    policy = f"e2e-keep-quotas-{stack.id}"
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": policy},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["DELETE"],
+                            "resources": ["resourcequotas"],
+                        }
+                    ]
+                },
+                "validations": [{"expression": "false", "message": "quotas here are kept by policy"}],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy},
+            "spec": {
+                "policyName": policy,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": a}}},
+            },
+        },
+    ]
+    for doc in docs:
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
+    try:
+        probe = stack.owned("resourcequotas", a)[0]["metadata"]["name"]
+        cluster.wait_for(
+            "the policy refuses deletes",
+            lambda: (
+                "kept by policy"
+                in cluster.kubectl("delete", "resourcequota", probe, "-n", a, "--dry-run=server", check=False).stderr
+            ),
+            timeout=15,
+        )
+        cluster.kubectl("delete", "cprof", stack.name, "--wait=false")
+
+        def blocked() -> dict[str, Any] | None:
+            ready = next((c for c in stack.status().get("conditions", []) if c["type"] == "Ready"), None)
+            return ready if ready and ready.get("reason") == "CleanupBlocked" else None
+
+        ready = cluster.wait_for("CleanupBlocked on the profile", blocked, timeout=30)
+        assert ready["status"] == "False" and "kept by policy" in ready["message"] and probe in ready["message"]
+        assert cluster.get_json("cprof", stack.name)["metadata"].get("deletionTimestamp")
+    finally:
+        for doc in reversed(docs):
+            cluster.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], "--ignore-not-found", check=False)
+    gone = cluster.wait_for(
+        "the profile goes once unblocked",
+        lambda: cluster.kubectl("get", "cprof", stack.name, check=False).returncode != 0,
+        timeout=90,
+    )
+    assert gone
+    assert cluster.get_json("resourcequotas", "-n", a, "-l", f"aiconform.io/profile={stack.name}")["items"] == []
