@@ -1,7 +1,8 @@
 -- Argo CD health of aiconform.io/ConformanceProfile (docs/argocd.md). Lua 5.1, as Argo CD runs it.
 -- In order: being deleted or not yet evaluated -> Progressing; Ready=False -> Degraded; Conformant=True ->
 -- Healthy; Conformant=False -> Degraded; Conformant=Unknown -> Progressing while the checklist is not
--- evaluated yet (reason NotEvaluated), Degraded once it was and a MUST stays unproven.
+-- evaluated yet (reason NotEvaluated), Degraded once it was and a MUST stays unproven. A conformant profile with a
+-- component in state Blocked (a missing prerequisite: status.components.<name>.state) is Degraded, naming it.
 local hs = {}
 
 local function condition(conditions, type_)
@@ -78,6 +79,21 @@ if summary.mustMet ~= nil then
   counts = " (MUSTs met " .. summary.mustMet .. ", SHOULDs met " .. (summary.shouldMet or "?") .. ")"
 end
 
+local blocked = {}
+if type(status.components) == "table" then
+  for name, component in pairs(status.components) do
+    if type(component) == "table" and component.state == "Blocked" then
+      table.insert(blocked, name .. " (" .. (component.message or "") .. ")")
+    end
+  end
+  table.sort(blocked)
+end
+
+if conformant.status == "True" and #blocked > 0 then
+  hs.status = "Degraded"
+  hs.message = "Conformant" .. counts .. ", but components are blocked: " .. table.concat(blocked, "; ")
+  return hs
+end
 if conformant.status == "True" then
   hs.status = "Healthy"
   hs.message = "Conformant" .. counts .. ": " .. text(conformant, "every MUST requirement is met")
