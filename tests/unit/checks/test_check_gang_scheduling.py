@@ -108,6 +108,15 @@ def test_our_cluster_queue_missing():
     assert "ClusterQueue/gpu" in v.message
 
 
+def test_an_adopted_platform_cluster_queue_is_the_one_judged():
+    adopted = {"components": {"kueue": {"enabled": True, "existingClusterQueue": "platform"}}}
+    v = gs.check(_kueue(queues=[_queue("platform")]), profile(**adopted))
+    assert (v.status, v.tier) == ("Implemented", "ControllerStatus")
+    v = gs.check(_kueue(queues=[_queue("other")]), profile(**adopted))
+    assert (v.status, v.reason) == ("Not Implemented", "ClusterQueueMissing")
+    assert "ClusterQueue/platform (spec.components.kueue.existingClusterQueue)" in v.message
+
+
 def test_cluster_queue_inactive_is_a_failure():
     queue = _queue(active="False", reason="FlavorNotFound")
     v = gs.check(_kueue(queues=[queue]), profile(**KUEUE_ON))

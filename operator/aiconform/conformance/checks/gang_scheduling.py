@@ -206,11 +206,14 @@ def _judged(snapshot: Snapshot, solution: Solution) -> Reconciliation:
 
 
 def _our_queue_problem(health: StackHealth, spec: ProfileSpec) -> Problem | None:
-    """With spec.components.kueue enabled, our ClusterQueue must exist and be Active."""
-    queue = f"ClusterQueue/{spec.components.kueue.cluster_queue}"
+    """With spec.components.kueue enabled, the profile's ClusterQueue (ours, or the platform's it adopts by
+    existingClusterQueue) must exist and be Active."""
+    kueue = spec.components.kueue
+    field = "existingClusterQueue" if kueue.existing_cluster_queue else "clusterQueue"
+    queue = f"ClusterQueue/{kueue.existing_cluster_queue or kueue.cluster_queue}"
     ours = next((j for j in health.reconciled.judged if j.ref == queue), None)
     if ours is None:
-        return Problem(CLUSTER_QUEUE_MISSING, f"{queue} (spec.components.kueue.clusterQueue) does not exist")
+        return Problem(CLUSTER_QUEUE_MISSING, f"{queue} (spec.components.kueue.{field}) does not exist")
     if ours.outcome != "live":
         reason = CRS_NOT_RECONCILED if ours.outcome in ("stale", "unreconciled") else CLUSTER_QUEUE_INACTIVE
         return Problem(reason, f"{queue} is not active: {ours.detail}")
