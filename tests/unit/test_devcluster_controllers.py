@@ -4,6 +4,7 @@ environments, build commands, certificates and the files they land in."""
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,29 @@ def test_build_commands_are_pinned_trimmed_and_stripped(tmp_path: Path) -> None:
 def test_unknown_controller_build_is_an_error() -> None:
     with pytest.raises(DevClusterError, match="volcano"):
         build.build_controllers(["volcano"])
+
+
+def test_a_second_build_of_the_same_component_waits_for_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AICONFORM_CACHE", str(tmp_path))
+    said: list[str] = []
+    entered = threading.Event()
+
+    def second() -> None:
+        with build.build_lock("kueue", "0.19.2", said.append):
+            entered.set()
+
+    with build.build_lock("kueue", "0.19.2", said.append):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        assert not entered.wait(0.5), "the second build ran while the first held the lock"
+    assert entered.wait(10)
+    waiter.join()
+    assert said and said[0].startswith("waiting for another build of kueue 0.19.2")
+    with build.build_lock("keda", "2.21.0", said.append):  # another component is not held up
+        pass
+    assert len(said) == 1
 
 
 def test_writable_copy_of_a_read_only_module(tmp_path: Path) -> None:

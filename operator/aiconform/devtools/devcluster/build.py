@@ -7,6 +7,8 @@ version and, for Kubernetes, points every staging module at its published v0.Y.Z
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -15,7 +17,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from aiconform.devtools.devcluster import versions
@@ -270,10 +272,32 @@ def writable_copy(source: Path, dest: Path) -> Path:
     return dest
 
 
+@contextlib.contextmanager
+def build_lock(component: str, version: str, progress: Progress) -> Iterator[None]:
+    """One build of a component at a time across processes (concurrent test sessions, a manual `build`): the
+    second waits, then finds the cached binary. The lock goes with the process, so a killed build never blocks."""
+    lock = src_dir(component, version).with_name(f"{component}-{version}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"waiting for another build of {component} {version} to finish (lock: {lock})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def build_kueue(progress: Progress = _stderr_progress) -> Path:
     final = bin_dir("kueue", bare(versions.KUEUE))
     if _cached(final, ["kueue"]):
         return final
+    with build_lock("kueue", bare(versions.KUEUE), progress):
+        if not _cached(final, ["kueue"]):
+            _build_kueue(final, progress)
+    return final
+
+
+def _build_kueue(final: Path, progress: Progress) -> None:
     go = check_go()
     work = src_dir("kueue", bare(versions.KUEUE))
     log = work / "build.log"
@@ -287,13 +311,19 @@ def build_kueue(progress: Progress = _stderr_progress) -> Path:
     _run("go install kueue", kueue_install_cmd(go), tmp, log, progress, extra_env={"GOBIN": str(out)})
     _finish(out, final, ["kueue"])
     progress(f"Kueue {versions.KUEUE} built in {time.monotonic() - started:.0f}s")
-    return final
 
 
 def build_keda(progress: Progress = _stderr_progress) -> Path:
     final = bin_dir("keda", bare(versions.KEDA))
     if _cached(final, ["keda"]):
         return final
+    with build_lock("keda", bare(versions.KEDA), progress):
+        if not _cached(final, ["keda"]):
+            _build_keda(final, progress)
+    return final
+
+
+def _build_keda(final: Path, progress: Progress) -> None:
     go = check_go()
     work = src_dir("keda", bare(versions.KEDA))
     log = work / "build.log"
@@ -307,7 +337,6 @@ def build_keda(progress: Progress = _stderr_progress) -> Path:
     _run("go build keda", keda_build_cmd(go, out / "keda"), module, log, progress)
     _finish(out, final, ["keda"])
     progress(f"KEDA {versions.KEDA} built in {time.monotonic() - started:.0f}s")
-    return final
 
 
 def build_controllers(names: Sequence[str], progress: Progress = _stderr_progress) -> dict[str, Path]:
