@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.server
+import ipaddress
 import json
+import os
 import sys
 import threading
 import time
@@ -27,7 +29,7 @@ import yaml
 from conftest import ROOT, Cluster, Operator
 
 from aiconform.api.constants import FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
-from aiconform.devtools.devcluster.controllers import start_controllers, stop_controllers
+from aiconform.devtools.devcluster.controllers import controllers_status, start_controllers, stop_controllers
 
 pytestmark = pytest.mark.e2e
 NAMES = ("kueue", "keda")
@@ -613,3 +615,43 @@ def _with_both(
     assert not unexplained, f"removed but not the operator's: {unexplained[:10]}"
     for kept in (("namespace", tenant), ("deployment", "llm", "-n", tenant), ("job", "train", "-n", tenant)):
         assert get(cluster, *kept) is not None, f"{kept} was removed"
+
+
+# --- the network rule ----------------------------------------------------------------------------------------
+
+
+def _address(hex_addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """/proc/net/tcp{,6} notation: little-endian 32-bit words."""
+    host = hex_addr.split(":")[0]
+    raw = b"".join(bytes.fromhex(host[i : i + 8])[::-1] for i in range(0, len(host), 8))
+    ip = ipaddress.ip_address(raw)
+    return ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip
+
+
+def tcp_sockets(pid: int) -> list[tuple[str, str]]:
+    """(local, remote) addresses of every TCP socket the process holds, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                found.append((fields[1], fields[2]))
+    return found
+
+
+def test_controllers_listen_and_connect_on_loopback_only(controllers: Path) -> None:
+    running = controllers_status(controllers)
+    assert {n for n, c in running.items() if c["running"]} >= set(NAMES), running
+    for name in NAMES:
+        sockets = tcp_sockets(running[name]["pid"])
+        assert sockets, f"{name} holds no TCP socket"
+        for local, remote in sockets:
+            peer = _address(remote)
+            assert _address(local).is_loopback, (name, local)
+            assert peer.is_loopback or peer.is_unspecified, (name, remote)  # unspecified: a listener
