@@ -18,8 +18,9 @@ ALLOWED: dict[str, set[str]] = {
     "kube": {"api"},
     "conformance": {"api", "kube"},
     "components": {"api", "kube", "conformance"},
-    "operator": {"api", "kube", "conformance", "components"},
-    "checker": {"api", "kube", "conformance"},
+    "probes": {"api", "kube", "conformance"},
+    "operator": {"api", "kube", "conformance", "components", "probes"},
+    "checker": {"api", "kube", "conformance", "probes"},
     "devtools": {"api", "kube", "conformance", "components"},
 }
 

@@ -673,6 +673,49 @@ class ComponentsSpec(_Spec):
         return self
 
 
+ProbeName = Literal["gang_scheduling", "dra_support", "secure_accelerator_access"]
+PROBE_INTERVAL_FLOOR = 300  # seconds: each run creates and deletes a namespace and a small workload
+# A namespace name prefix: a DNS label start (ends in a letter, digit or '-'), leaving room for a suffix.
+PROBE_PREFIX_PATTERN = r"^[a-z]([-a-z0-9]{0,30})$"
+
+
+class ProbesSpec(_Spec):
+    """Probes (opt-in): small canary workloads in sandbox namespaces of their own that prove a requirement by its
+    behaviour (evidence tier Observed). See docs/probes.md."""
+
+    run: list[ProbeName] = Field(
+        default=[],
+        max_length=3,
+        description="Probes to run, by requirement id: gang_scheduling, dra_support, secure_accelerator_access "
+        "(no duplicates). Empty: none.",
+        json_schema_extra={"uniqueItems": True},
+    )
+    interval_seconds: int = Field(
+        default=3600,
+        ge=PROBE_INTERVAL_FLOOR,
+        le=604800,
+        description=f"Seconds between probe runs; at least {PROBE_INTERVAL_FLOOR}.",
+    )
+    timeout_seconds: int = Field(
+        default=120, ge=10, le=900, description="Seconds one probe may take before it is reported ProbeTimedOut."
+    )
+    namespace_prefix: str = Field(
+        default="aiconform-probe-",
+        max_length=31,
+        pattern=PROBE_PREFIX_PATTERN,
+        description="Prefix of the sandbox namespaces (a random suffix follows). A prefix that an existing "
+        "namespace not made by a probe starts with is refused.",
+    )
+
+    @field_validator("run")
+    @classmethod
+    def _unique(cls, run: list[str]) -> list[str]:
+        # Twin of uniqueItems (x-kubernetes-list-type: set) in the CRD.
+        if len(set(run)) != len(run):
+            raise ValueError("run must not repeat a probe")
+        return run
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Declared requirements and the spec
 
@@ -743,6 +786,7 @@ class ProfileSpec(_Spec):
     accelerators: AcceleratorSpec = Field(default=AcceleratorSpec(), description="Accelerator nodes.")
     tenants: TenantSpec = Field(default=TenantSpec(), description="Tenant namespaces.")
     components: ComponentsSpec = Field(default=ComponentsSpec(), description="Managed components.")
+    probes: ProbesSpec = Field(default=ProbesSpec(), description="Probes: canary workloads that prove behaviour.")
     requirements: Annotated[dict[RequirementId, DeclaredRequirement], BeforeValidator(_drop_nulls)] = Field(
         default={},
         max_length=len(REQUIREMENT_IDS),

@@ -95,6 +95,13 @@ RECONCILE_FAILED = "ReconcileFailed"  # its controller reconciled them and repor
 PRESENCE_ONLY = "PresenceOnly"  # looks Implemented, but nothing live vouches for it (conformance/evidence.py)
 DECLARATION_CONTRADICTED = "DeclarationContradicted"  # spec.requirements claims what the cluster disproves
 UNREADABLE = "Unreadable"  # a resource the check needs could not be read (403, failed LIST): cannot-see, not absent
+# --- Reasons of probes (aiconform.probes): a canary workload run in a sandbox namespace ---------------------------
+BEHAVIOUR_OBSERVED = "BehaviourObserved"  # the probe saw the behaviour the requirement asks for
+PROBE_FAILED = "ProbeFailed"  # the probe saw the behaviour refused or absent (condition False)
+PROBE_TIMED_OUT = "ProbeTimedOut"  # a step did not happen in time: the message names it (condition Unknown)
+PROBE_CANNOT_RUN = "ProbeCannotRun"  # nothing to test (no CRDs, no DeviceClass, no tenant namespace)
+PROBE_NOT_PERMITTED = "ProbeNotPermitted"  # the API server refused the probe's own requests (403)
+PROBE_NAMESPACE_REFUSED = "ProbeNamespaceRefused"  # the probe namespace prefix selects a namespace not the probe's
 
 # Reasons whose verdict is "we could not tell", not "it is broken": the condition is Unknown.
 UNKNOWN_REASONS: frozenset[str] = frozenset(
@@ -107,7 +114,15 @@ UNKNOWN_REASONS: frozenset[str] = frozenset(
         UNREADABLE,
         PRESENCE_ONLY,
         NO_ACCELERATOR_NODES,
+        PROBE_TIMED_OUT,
+        PROBE_CANNOT_RUN,
+        PROBE_NOT_PERMITTED,
+        PROBE_NAMESPACE_REFUSED,
     }
+)
+# Probe reasons that say the probe could not decide: such a verdict never replaces a check's (probemerge.py).
+PROBE_INCONCLUSIVE: frozenset[str] = frozenset(
+    {PROBE_TIMED_OUT, PROBE_CANNOT_RUN, PROBE_NOT_PERMITTED, PROBE_NAMESPACE_REFUSED}
 )
 # Reasons meaning "the capability was not found at all". On a conditional requirement ("If the platform
 # provides...") the evaluation adds a hint to declare N/A when the platform really does not offer it.
@@ -132,6 +147,9 @@ class Verdict:
     # Objects or facts the API shows to be wrong ("Pod team-a/x runs privileged with /dev"): a declaration
     # claiming more than the check can never hide them.
     faults: tuple[str, ...] = ()
+    # Readable transcripts of the probe runs behind this verdict (aiconform.probes), one text per run: steps with
+    # timings, the objects made, what was seen. Rendered into the export bundle's evidence files.
+    transcript: tuple[str, ...] = ()
 
     @property
     def met(self) -> bool:
