@@ -106,6 +106,12 @@ def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--profile", metavar="FILE", help="ConformanceProfile manifest (or its spec) to evaluate with")
     p.add_argument("--no-scrape", action="store_true", help="do not scrape the DCGM exporter pods' /metrics")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also run the probes (the profile's spec.probes.run, else all) once after collecting: small canary "
+        "workloads in sandbox namespaces of their own, removed afterwards (not read-only; see docs/probes.md)",
+    )
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -47,7 +47,8 @@ from aiconform.checker.report.product_yaml import (
 from aiconform.checker.report.table import render_table, summary_line
 from aiconform.conformance.catalog import AUTO, REASON_NEWER_THAN_KNOWN, known_versions, resolve_version
 from aiconform.conformance.evaluate import Evaluation, evaluate
-from aiconform.conformance.verdict import UNREADABLE
+from aiconform.conformance.probemerge import merge_evaluation
+from aiconform.conformance.verdict import UNREADABLE, Verdict
 from aiconform.errors import CliError
 from aiconform.kube.client import Credentials, KubeClient
 from aiconform.kube.collect import CollectError, collect
@@ -211,6 +212,26 @@ async def _collect(creds: Credentials, scrape: bool) -> Snapshot:
             raise CliError(f"{creds.server}: {exc}") from None
 
 
+async def _probe(creds: Credentials, spec: ProfileSpec, snapshot: Snapshot) -> list[Verdict]:
+    from aiconform.probes import PROBES, run_probes
+
+    names: list[str] = list(spec.probes.run) or list(PROBES)
+    async with KubeClient(creds, user_agent=f"{USER_AGENT}-probe") as kube:
+        try:
+            verdicts = await run_probes(kube, spec, snapshot, names)
+        except LoginError as exc:
+            raise CliError(f"{creds.server}: {exc}") from None
+    for verdict in verdicts:
+        print(f"aiconform: probe {verdict.requirement}: {verdict.status} ({verdict.reason})", file=sys.stderr)
+    return verdicts
+
+
+def run_probes_once(args: argparse.Namespace, spec: ProfileSpec, snapshot: Snapshot) -> list[Verdict]:
+    """`--probe`: every probe once, after collecting (a probe needs the snapshot to know what to test)."""
+    with credentials(args.kubeconfig, getattr(args, "context", None)) as creds:
+        return asyncio.run(_probe(creds, spec, snapshot))
+
+
 def _snapshot(kubeconfig: str | None, scrape: bool, context: str | None = None) -> Snapshot:
     with credentials(kubeconfig, context) as creds:
         return asyncio.run(_collect(creds, scrape))
@@ -230,7 +251,10 @@ def _evaluate(args: argparse.Namespace, spec: ProfileSpec | None = None) -> tupl
         raise CliError(resolution.message)
     if resolution.reason == REASON_NEWER_THAN_KNOWN:
         print(f"aiconform: note: {resolution.message}", file=sys.stderr)
-    return evaluate(snapshot, spec, resolution.version), snapshot
+    evaluation = evaluate(snapshot, spec, resolution.version)
+    if getattr(args, "probe", False):
+        evaluation = merge_evaluation(evaluation, run_probes_once(args, spec, snapshot))
+    return evaluation, snapshot
 
 
 # ---------------------------------------------------------------------------------------------------------------
