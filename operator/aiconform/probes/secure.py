@@ -13,7 +13,7 @@ from typing import Any
 
 from aiconform.api.models import ProfileSpec
 from aiconform.conformance.evidence import HARDWARE_PARTS
-from aiconform.conformance.facts import tenant_namespaces
+from aiconform.conformance.facts import meta, name, tenant_namespaces
 from aiconform.conformance.verdict import NEEDS_HARDWARE_TEST, PARTIAL
 from aiconform.kube.client import KubeApiError
 from aiconform.kube.snapshot import Snapshot
@@ -90,7 +90,8 @@ def judge(answer: KubeApiError | None) -> str:
 
 
 async def run(box: Sandbox, spec: ProfileSpec, snapshot: Snapshot) -> None:
-    tenants = sorted(tenant_namespaces(snapshot, spec))
+    going = {name(ns) for ns in snapshot.namespaces if meta(ns).get("deletionTimestamp")}
+    tenants = sorted(tenant_namespaces(snapshot, spec) - going)
     if not tenants:
         raise ProbeEnded(
             "cannot_run",
