@@ -18,6 +18,7 @@ from conftest import Cluster, Operator
 
 from aiconform.devtools.devcluster import upstream
 from aiconform.kube.client import KubeClient, load_credentials
+from aiconform.kube.kinds import MANAGED_KINDS
 
 pytestmark = pytest.mark.e2e
 REPAIR_BUDGET = 2.0  # seconds, from the issue
@@ -84,13 +85,16 @@ class Stack:
         return dict(self.status().get("components", {}).get(name) or {})
 
     def wait_component(self, name: str, states: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
-        return dict(
-            self.cluster.wait_for(
-                f"{name} in {states}",
-                lambda: (c := self.component(name)) and c.get("state") in states and c,
-                timeout=timeout,
-            )
-        )
+        seen: list[dict[str, Any]] = [{}]
+
+        def reached() -> dict[str, Any] | None:
+            seen[0] = self.component(name)
+            return seen[0] if seen[0].get("state") in states else None
+
+        try:
+            return dict(self.cluster.wait_for(f"{name} in {states}", reached, timeout=timeout))
+        except AssertionError:
+            raise AssertionError(f"{name} never reached {states}; last: {seen[0]}") from None
 
     def owned(self, kind: str, *ns: str) -> list[dict[str, Any]]:
         args = ["-A"] if not ns else ["-n", ns[0]]
@@ -99,6 +103,16 @@ class Stack:
 
     def close(self) -> None:
         self.cluster.kubectl("delete", "cprof", self.name, "--timeout=60s", check=False)
+        # What a test left to live on (deletionPolicy: Orphan) would be in the next stack's way: fixed-name
+        # cluster-scoped objects (ResourceFlavors per GPU product) are never adopted by another profile.
+        served = set(self.cluster.kubectl("api-resources", "-o", "name").stdout.split())
+        resources = [
+            f"{k.plural}.{k.group}" if k.group else k.plural
+            for k in MANAGED_KINDS
+            if (f"{k.plural}.{k.group}" if k.group else k.plural) in served and k.kind != "Namespace"
+        ]
+        selector = f"aiconform.io/profile={self.name}"
+        self.cluster.kubectl("delete", ",".join(resources), "-A", "-l", selector, "--wait=false", check=False)
         for ns in self.namespaces:
             self.cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
