@@ -86,7 +86,8 @@ def test_installed_package_is_self_contained(installed: Path, tmp_path: Path) ->
     """Imported from the venv, not from the source tree; package data present; the operator's dependencies
     suffice without the dev cluster's (no `cryptography` needed to start)."""
     probe = (
-        "import aiconform, aiconform.operator.runner, aiconform.operator.handlers; from aiconform.conformance import catalog; "
+        "import aiconform, aiconform.operator.runner, aiconform.operator.handlers; "
+        "from aiconform.conformance import catalog; "
         "print(aiconform.__file__); print(','.join(catalog.known_versions()))"
     )
     out = _run([str(installed / "python"), "-c", probe], cwd=tmp_path)
