@@ -144,3 +144,26 @@ def test_a_profile_is_one_removal_and_a_restart_is_a_new_object() -> None:
     op.forget(UID)
     assert op.profiles == {}
     assert evaluator.Operator().view is not op.view
+
+
+def test_the_last_probe_verdicts_are_merged_into_the_status() -> None:
+    """A pass merges the profile's last probe run (spec.probes) over the checks: an Observed canary proves."""
+    from aiconform.conformance.verdict import Verdict
+
+    op = _operator(RecordingClient())
+    spec = {"kubernetesVersion": "v1.35", "probes": {"run": ["dra_support"], "intervalSeconds": 300}}
+    before = asyncio.run(op.run_pass(_body(spec), LOGGER))
+    dra = next(r for r in before["requirements"] if r["id"] == "dra_support")
+    assert dra["status"] != "Implemented"
+    observed = Verdict(
+        "dra_support",
+        "Implemented",
+        "BehaviourObserved",
+        "the scheduler allocated a device of gpu.nvidia.com and bound the canary pod",
+        tier="Observed",
+        transcript=("claim allocated",),
+    )
+    op.state(UID).probes = (observed,)
+    after = asyncio.run(op.run_pass(_body(spec), LOGGER))
+    dra = next(r for r in after["requirements"] if r["id"] == "dra_support")
+    assert (dra["status"], dra["tier"]) == ("Implemented", "Observed")

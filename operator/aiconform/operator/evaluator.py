@@ -18,7 +18,7 @@ import contextlib
 import copy
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -29,6 +29,8 @@ from aiconform.api.models import ProfileSpec, ValidationError, validate_profile
 from aiconform.components import COMPONENTS
 from aiconform.conformance import catalog
 from aiconform.conformance.evaluate import Evaluation, evaluate
+from aiconform.conformance.probemerge import merge_evaluation
+from aiconform.conformance.verdict import Verdict
 from aiconform.conformance.verdict import condition_status as verdict_condition
 from aiconform.kube import collect
 from aiconform.kube.client import KubeApiError, KubeClient
@@ -49,6 +51,7 @@ from aiconform.operator.status import (
     status_patch,
     with_heartbeat,
 )
+from aiconform.probes import run_probes
 
 DEBOUNCE = 0.2  # seconds: coalesce a burst of watch events into one evaluation
 SCRAPE_EVERY = 5.0  # seconds: DCGM exporters are scraped at most this often
@@ -81,6 +84,7 @@ class ProfileState:
 
     memory: ProfileMemory
     last_written: dict[str, Any] | None = None  # our own last status write (newer than the live body for a while)
+    probes: tuple[Verdict, ...] = ()  # the last run of the profile's probes (spec.probes), merged into every pass
 
 
 # --- pure ---------------------------------------------------------------------------------------------------
@@ -112,8 +116,10 @@ def decide(
     now: str,
     snapshot: Snapshot,
     components: dict[str, Any] | None = None,
+    probes: Sequence[Verdict] = (),
 ) -> tuple[dict[str, Any], Evaluation | None]:
-    """Pure: the status this profile should have, given the snapshot (its server version included)."""
+    """Pure: the status this profile should have, given the snapshot (its server version included) and the
+    last probe verdicts (merged over the checks': conformance/probemerge)."""
     spec = read_profile(body)
     generation = int(body.metadata.get("generation") or 0)
     if isinstance(spec, SpecError):
@@ -122,7 +128,7 @@ def decide(
     resolution = catalog.resolve_version(spec.kubernetes_version, snapshot.server_version)
     evaluation = None
     if resolution.ok and resolution.version is not None:
-        evaluation = evaluate(snapshot, spec, resolution.version)
+        evaluation = merge_evaluation(evaluate(snapshot, spec, resolution.version), probes)
     return build_status(old, facts, resolution, generation, now, evaluation, components), evaluation
 
 
@@ -347,7 +353,7 @@ class Operator:
         frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
         now = utc_now()
         new, evaluation = await asyncio.to_thread(
-            gcpause.uninterrupted, decide, frozen, old, now, self.view.snapshot(), components
+            gcpause.uninterrupted, decide, frozen, old, now, self.view.snapshot(), components, state.probes
         )
         new = with_heartbeat(old, new, now)
         diff = status_patch(old, new)
@@ -383,12 +389,42 @@ class Operator:
         self.running.add(str(body.metadata.uid))
         await self.ensure_listed(logger)
         repairer = asyncio.create_task(self.repair_deletions(body, stopped, logger))
+        prober = asyncio.create_task(self.probe_periodically(body, stopped, logger))
         try:
             await self._evaluate_until_stopped(body, stopped, logger)
         finally:
-            repairer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await repairer
+            for task in (repairer, prober):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def probe_periodically(self, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
+        """Alongside the daemon's passes: run the profile's probes (spec.probes.run) every intervalSeconds and
+        keep their verdicts for the passes to merge. Opt-in, and never in Audit mode (a probe writes)."""
+        state = self.state(str(body.metadata.uid))
+        while not stopped:
+            spec = read_profile(body)
+            generation = body.metadata.get("generation")
+            wait = 10.0
+            if isinstance(spec, ProfileSpec) and spec.probes.run and spec.mode == "Enforce":
+                await self.ensure_listed(logger)
+                try:
+                    verdicts = await run_probes(self.kept_client("probes"), spec, self.view.snapshot())
+                except Exception:  # a probe must never take the daemon down; the next interval tries again
+                    logger.exception("Probes failed; retrying at the next interval")
+                    verdicts = []
+                for verdict in verdicts:
+                    logger.info("Probe %s: %s (%s)", verdict.requirement, verdict.status, verdict.reason)
+                state.probes = tuple(verdicts)
+                self.view.touch()  # a pass merges them now rather than at the next change
+                wait = float(spec.probes.interval_seconds)
+            elif state.probes:
+                state.probes = ()
+                self.view.touch()
+            deadline = self.clock() + wait
+            # A spec edit (e.g. probes turned on) is seen within a second; a stop at once.
+            while not stopped and self.clock() < deadline and body.metadata.get("generation") == generation:
+                await stopped.wait(1.0)
 
     async def repair_deletions(self, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
         """Alongside the daemon's passes: put our deleted objects back at once (reconciler.repair_deleted)."""
