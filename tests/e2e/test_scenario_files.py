@@ -22,12 +22,18 @@ from aiconform.kube.client import KubeClient, load_credentials
 pytestmark = pytest.mark.e2e
 SCENARIOS = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
 VERDICT_TIMEOUT = 30.0
+_INSTALLED: set[str] = set()  # upstream CRD sets installed by this session (never uninstalled: install once)
 
 
 def _load(path: Path) -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load(path.read_text())
     assert doc.get("expect"), f"{path.name}: no expected verdicts"
     return doc
+
+
+def _list(objects: list[dict[str, Any]]) -> str:
+    """A multi-document stream for one kubectl call (a `kind: List` takes kubectl seconds more)."""
+    return "\n---\n".join(json.dumps(o) for o in objects)
 
 
 def _resolve(value: Any, generation: int) -> Any:
@@ -44,10 +50,11 @@ def _resolve(value: Any, generation: int) -> Any:
 
 
 def _resource(obj: dict[str, Any]) -> list[str]:
-    """kubectl's resource.version.group and the namespace flag for an object."""
+    """kubectl's resource.version.group and the namespace flag for an object (`pod.v1.`: the core group is
+    the empty one after the dot; `pod.v1` would be read as the resource "pod" of a group "v1")."""
     group, _, version = str(obj["apiVersion"]).rpartition("/")
     kind = str(obj["kind"]).lower()
-    resource = f"{kind}.{version}.{group}" if group else f"{kind}.{version}"
+    resource = f"{kind}.{version}.{group}"
     ns = (obj.get("metadata") or {}).get("namespace")
     return [resource, obj["metadata"]["name"], *(["-n", ns] if ns else [])]
 
@@ -59,7 +66,8 @@ def _matches(got: dict[str, Any], want: dict[str, Any]) -> bool:
         allowed = want[key] if isinstance(want[key], list) else [want[key]]
         if got.get(key) not in allowed:
             return False
-    return True
+    # `mentions`: what the verdict must name (the objects at fault, a node, a value), found in its message.
+    return all(str(m) in str(got.get("message", "")) for m in want.get("mentions") or [])
 
 
 class Scenario:
@@ -69,15 +77,28 @@ class Scenario:
         self.spec = {"kubernetesVersion": "v1.35", "evaluationIntervalSeconds": 10, **(self.doc.get("spec") or {})}
 
     def setup(self) -> None:
-        if self.doc.get("crds"):
+        wanted = [c for c in self.doc.get("crds") or [] if c not in _INSTALLED]
+        if wanted:
 
             async def install() -> None:
                 async with KubeClient(load_credentials(Path(self.cluster.kubeconfig))) as kube:
-                    await upstream.install(kube, list(self.doc["crds"]))
+                    await upstream.install(kube, wanted)
 
             asyncio.run(install())
-        for obj in self.doc.get("objects") or []:
-            self.cluster.kubectl("apply", "--server-side", "--field-manager=scenario", "-f", "-", input=json.dumps(obj))
+            _INSTALLED.update(wanted)
+        # One apply per run of objects; a CRD ends a run and is waited for, as its custom resources may follow.
+        batch: list[dict[str, Any]] = []
+        for obj in [*(self.doc.get("objects") or []), None]:
+            if obj is not None:
+                batch.append(obj)
+            if batch and (obj is None or obj["kind"] == "CustomResourceDefinition"):
+                self.cluster.kubectl(
+                    "apply", "--server-side", "--field-manager=scenario", "-f", "-", input=_list(batch)
+                )
+                batch = []
+            if obj is not None and obj["kind"] == "CustomResourceDefinition":
+                crd = f"customresourcedefinition/{obj['metadata']['name']}"
+                self.cluster.kubectl("wait", "--for=condition=Established", crd, "--timeout=30s")
         for written in self.doc.get("statuses") or []:
             live = self.cluster.get_json(*_resource(written))
             status = _resolve(written["status"], int(live["metadata"].get("generation") or 1))
@@ -93,9 +114,21 @@ class Scenario:
             self.cluster.kubectl("patch", *_resource(edit), "--type=merge", "-p", json.dumps(edit["patch"]))
 
     def teardown(self) -> None:
-        self.cluster.kubectl("delete", "cprof", self.profile, "--timeout=30s", "--ignore-not-found", check=False)
-        for obj in reversed(self.doc.get("objects") or []):
-            self.cluster.kubectl("delete", *_resource(obj), "--ignore-not-found", "--wait=false", check=False)
+        # The profile's cleanup and the objects' deletion go on in the background (names are unique per file),
+        # but a CRD is gone before the next scenario may define it again.
+        self.cluster.kubectl("delete", "cprof", self.profile, "--ignore-not-found", "--wait=false", check=False)
+        objects = list(reversed(self.doc.get("objects") or []))
+        if objects:
+            self.cluster.kubectl(
+                "delete", "-f", "-", "--ignore-not-found", "--wait=false", input=_list(objects), check=False
+            )
+        crds = [
+            f"customresourcedefinition/{o['metadata']['name']}"
+            for o in objects
+            if o["kind"] == "CustomResourceDefinition"
+        ]
+        if crds:
+            self.cluster.kubectl("wait", "--for=delete", *crds, "--timeout=60s", check=False)
 
     def operator_verdicts(self) -> dict[str, dict[str, Any]]:
         doc = {
@@ -135,9 +168,20 @@ class Scenario:
         return {r["id"]: r for r in json.loads(out.stdout)["requirements"]}
 
 
+@pytest.fixture(scope="module")
+def profiles_gone(cluster: Cluster, operator: Operator) -> Iterator[list[str]]:
+    """The scenarios' profiles are deleted in the background; before the operator stops, they are gone."""
+    names: list[str] = []
+    yield names
+    if names:
+        cprofs = [f"cprof/{n}" for n in names]
+        cluster.kubectl("wait", "--for=delete", *cprofs, "--timeout=60s", check=False)
+
+
 @pytest.fixture
-def scenario(request: pytest.FixtureRequest, cluster: Cluster, operator: Operator) -> Iterator[Scenario]:
+def scenario(request: pytest.FixtureRequest, cluster: Cluster, profiles_gone: list[str]) -> Iterator[Scenario]:
     s = Scenario(cluster, request.param)
+    profiles_gone.append(s.profile)
     s.setup()
     try:
         yield s
