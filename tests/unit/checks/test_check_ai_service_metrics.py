@@ -94,6 +94,9 @@ def test_annotation_scraping_is_a_path():
     assert "annotation-based scraping" in v.message and "1 pod annotated" in v.message
     # A scraper with nothing annotated is not a discovery path.
     assert asm.check(snap(deployments=[server]), profile()).reason == "CRDsMissing"
+    # Prometheus' Docker Hub image (prom/prometheus) is the same server as quay.io's prometheus/prometheus.
+    hub = _image(deployment("monitoring", "prometheus-server"), "docker.io/prom/prometheus:v3.1.0")
+    assert asm.check(snap(deployments=[hub], pods=[annotated]), profile()).reason == "PresenceOnly"
 
 
 def test_unreadable_prometheuses_is_unknown():

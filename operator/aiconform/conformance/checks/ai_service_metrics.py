@@ -73,7 +73,13 @@ OTEL_CRD = "opentelemetrycollectors.opentelemetry.io"
 SOURCES = ("crds", "deployments", "daemonsets", "pods", PROMETHEUSES)
 # Image repositories (the path after the registry) of collectors.
 OTEL_IMAGES = ("opentelemetry-collector", "opentelemetry-collector-contrib", "opentelemetry-collector-k8s", "otelcol")
-SCRAPER_IMAGES = ("prometheus/prometheus", "victoriametrics/vmagent", "grafana/agent", "grafana/alloy")
+SCRAPER_IMAGES = (
+    "prometheus/prometheus",
+    "prom/prometheus",
+    "victoriametrics/vmagent",
+    "grafana/agent",
+    "grafana/alloy",
+)
 SCRAPE_ANNOTATION = "prometheus.io/scrape"
 
 
