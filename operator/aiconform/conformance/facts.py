@@ -345,13 +345,14 @@ def observed_behind(obj: Obj, cond: Mapping[str, Any] | None = None) -> str:
     return f"observedGeneration {observed} < generation {gen}" if observed < gen else ""
 
 
-Outcome = Literal["live", "failed", "stale", "unreconciled", "pending"]
+Outcome = Literal["live", "failed", "stale", "unreconciled", "pending", "unproven"]
 
 
 @dataclass(frozen=True)
 class Judged:
     """One object as its controller reported it: `live` (a current success status), `failed` (a current failure
-    status), `stale` (status older than the spec), `unreconciled` (no status at all), `pending` (neither)."""
+    status), `stale` (status older than the spec), `unreconciled` (no status at all), `pending` (neither),
+    `unproven` (a success status that cannot be shown current: the controller records no generation)."""
 
     ref: str
     outcome: Outcome

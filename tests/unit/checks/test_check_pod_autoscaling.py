@@ -36,6 +36,17 @@ def test_keda_ready_scaled_object_counts():
     assert "ScaledObject/llm/chat Ready=True" in v.evidence
 
 
+def test_an_edited_scaled_objects_ready_is_not_shown_current():
+    """KEDA records no generation: after an edit (KEDA possibly down meanwhile) its Ready=True proves nothing, and
+    is not held against KEDA either (a healthy KEDA may well have reconciled it)."""
+    edited = _scaled()
+    edited["metadata"]["generation"] = 3
+    v = pa.check(_keda(custom={SO: [edited]}), profile())
+    assert (v.status, v.reason, v.tier) == ("Partially Implemented", "PresenceOnly", "APIPresence")
+    assert "ScaledObject/llm/chat says Ready=True but was edited since creation (generation 3)" in v.message
+    assert not v.faults
+
+
 def test_keda_deployment_without_status_is_presence_only():
     v = pa.check(_keda(custom={SO: []}), profile())
     assert (v.status, v.reason, v.tier) == ("Partially Implemented", "PresenceOnly", "APIPresence")

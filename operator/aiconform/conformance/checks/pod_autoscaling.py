@@ -8,7 +8,9 @@ requirement hinges on. What vouches for one is a status written by a live contro
 - an APIService `v1beta1.custom.metrics.k8s.io` / `v1beta2.custom.metrics.k8s.io` /
   `v1beta1.external.metrics.k8s.io` with `Available=True` (the API server's aggregator reached the adapter:
   prometheus-adapter, KEDA's metrics server, ...);
-- a KEDA ScaledObject with `Ready=True` (KEDA's operator reconciled it; stale against its generation is not);
+- a KEDA ScaledObject with `Ready=True` (KEDA's operator reconciled it). KEDA records no generation in its status,
+  so a Ready=True is current only for a ScaledObject never edited (generation 1); an edited one vouches for
+  nothing (`PresenceOnly`, named) and is not held against KEDA either;
 - an HPA on custom/external metrics with `ScalingActive=True` and `status.observedGeneration` current (the HPA
   controller read the metric).
 Against it: a metrics APIService registered but not available (`MetricsAPIUnavailable`), HPAs on custom metrics
@@ -49,12 +51,14 @@ from aiconform.conformance.facts import (
     condition_true,
     discovery_missing,
     judge_condition,
+    meta,
     name,
     names_list,
     observed_behind,
     presence_only,
     ref,
     spec_of,
+    status_of,
     unless_unreadable,
 )
 from aiconform.conformance.verdict import (
@@ -132,7 +136,8 @@ def _judge(snapshot: Snapshot) -> Verdict:
             faults=tuple(detail),
         )
     keda = assess_stack(snapshot, KEDA)
-    scaled = [judge_condition("ScaledObject", o, "Ready") for o in snapshot.objects(SCALED_OBJECTS)]
+    scaled = [_judge_scaled_object(o) for o in snapshot.objects(SCALED_OBJECTS)]
+    unproven = [j.text for j in scaled if j.outcome == "unproven"]
     hpas = [j for j in (_judge_hpa(h) for h in snapshot.hpas) if j is not None]
     live = [*(j for j in scaled if j.outcome == "live"), *(j for j in hpas if j.outcome == "live")]
     failed = [j for j in [*hpas, *scaled] if j.outcome == "failed"]
@@ -174,11 +179,13 @@ def _judge(snapshot: Snapshot) -> Verdict:
             tuple(evidence),
             tier=CONTROLLER_STATUS,
         )
-    if keda.healthy and keda.present:
+    if (keda.healthy and keda.present) or unproven:
+        why = f"; {names_list(unproven, 3)}" if unproven else ""
         return presence_only(
             ID,
-            f"KEDA is installed ({names_list(keda.evidence, 3)}) but no status it wrote shows it working; Implemented "
-            "needs a ScaledObject KEDA reports Ready=True or its external metrics APIService Available=True",
+            f"KEDA is installed ({names_list(keda.evidence, 3)}) but no status it wrote shows it working{why}; "
+            "Implemented needs a ScaledObject KEDA reports Ready=True for its current spec, or its external "
+            "metrics APIService Available=True",
             evidence + list(keda.evidence),
         )
     return Verdict(
@@ -191,6 +198,24 @@ def _judge(snapshot: Snapshot) -> Verdict:
         + (f" ({'; '.join(p.message for p in keda.problems)})" if keda.present and keda.problems else ""),
         tuple(evidence),
     )
+
+
+def _judge_scaled_object(obj: Obj) -> Judged:
+    """KEDA writes no observedGeneration (its CRD's status has none): a Ready=True can only be shown current for
+    a ScaledObject never edited since creation (generation 1). An edited one's Ready may predate the edit (KEDA
+    down meanwhile) or not: it vouches for nothing, and is not counted against KEDA either."""
+    judged = judge_condition("ScaledObject", obj, "Ready")
+    ready = condition(obj, "Ready") or {}
+    recorded = ready.get("observedGeneration") is not None or status_of(obj).get("observedGeneration") is not None
+    generation = int(meta(obj).get("generation") or 1)
+    if judged.outcome == "live" and not recorded and generation > 1:
+        return Judged(
+            judged.ref,
+            "unproven",
+            f"says Ready=True but was edited since creation (generation {generation}) and KEDA's status records "
+            "no generation, so it cannot be shown current",
+        )
+    return judged
 
 
 def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
