@@ -102,6 +102,13 @@ def test_a_pass_applies_and_writes_status_without_a_cluster() -> None:
     assert ("PATCH", "/apis/aiconform.io/v1alpha1/conformanceprofiles/prod/status") in client.calls
     assert status["components"]["quotas"]["state"] == "Ready"
     assert {c["type"] for c in status["conditions"]} >= {"Ready", "Conformant"}
+    assert status["lastEvaluated"]  # the heartbeat consumers read staleness from
+    from prometheus_client import generate_latest
+
+    from aiconform.operator import metrics
+
+    text = generate_latest(metrics.REGISTRY).decode()
+    assert 'aiconform_last_evaluation_timestamp_seconds{profile="prod"}' in text
 
 
 def test_a_refused_write_is_reported_and_the_status_is_still_written(events: list[tuple[str, str]]) -> None:

@@ -158,6 +158,7 @@ def _post_flips(body: kopf.Body, old: dict[str, Any], new: dict[str, Any]) -> No
 
 def _publish_metrics(name: str, status: dict[str, Any], evaluation: Evaluation | None) -> None:
     metrics.PROFILE_READY.labels(name).set(1 if condition_status(status, CONDITION_READY) == "True" else 0)
+    metrics.LAST_EVALUATION.labels(name).set_to_current_time()
     if evaluation is None:
         metrics.set_requirements(name, {})
         return

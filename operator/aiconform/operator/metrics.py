@@ -29,6 +29,12 @@ PROFILE_READY = Gauge(
     ["profile"],
     registry=REGISTRY,
 )
+LAST_EVALUATION = Gauge(
+    "aiconform_last_evaluation_timestamp_seconds",
+    "Unix time of the profile's last completed pass (checks evaluated, status decided).",
+    ["profile"],
+    registry=REGISTRY,
+)
 REQUIREMENT_STATUS = Gauge(
     "aiconform_requirement_status",
     "Per requirement of the evaluated checklist: 1 implemented, 0 not implemented, -1 unknown/not checked.",
@@ -101,6 +107,8 @@ def forget_profile(profile: str) -> None:
     with _lock, contextlib.suppress(KeyError):  # older prometheus_client raise on unknown labels
         _series.pop(profile, None)
         PROFILE_READY.remove(profile)
+    with contextlib.suppress(KeyError):
+        LAST_EVALUATION.remove(profile)
 
 
 def start_server(address: str, port: int) -> None:
