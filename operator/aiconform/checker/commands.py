@@ -312,23 +312,7 @@ def _check_output_target(output: str | None, force: bool) -> Path | None:
 
 def _write_new(path: Path, text: str, force: bool) -> None:
     """Write without ever clobbering a file that appeared meanwhile (unless --force); atomically with --force."""
-    try:
-        if not force:
-            with path.open("x", encoding="utf-8") as f:
-                f.write(text)
-            return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except FileExistsError:
-        raise CliError(f"{path} exists; pass --force to overwrite it") from None
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+    _write_bytes(path, text.encode("utf-8"), force, make_parents=False)
 
 
 def _metadata_error(problems: list[str]) -> CliError:
@@ -356,10 +340,12 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _write_bytes(path: Path, data: bytes, force: bool) -> None:
-    """Like `_write_new`, for any content (copied declared files may be binary)."""
+def _write_bytes(path: Path, data: bytes, force: bool, *, make_parents: bool = True) -> None:
+    """Any content (copied declared files may be binary), never clobbering a file that appeared meanwhile
+    (unless --force); atomically with --force."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
         if not force:
             with path.open("xb") as f:
                 f.write(data)
