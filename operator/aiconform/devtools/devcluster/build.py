@@ -302,7 +302,9 @@ def _build_kueue(final: Path, progress: Progress) -> None:
     work = src_dir("kueue", bare(versions.KUEUE))
     log = work / "build.log"
     started = time.monotonic()
-    progress(f"building Kueue {versions.KUEUE} with go install; cold builds take ~15 min on 2 cores (log: {log})")
+    progress(
+        f"building Kueue {versions.KUEUE} with go install; a cold build takes ~10 min on 2 idle cores (log: {log})"
+    )
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -328,7 +330,7 @@ def _build_keda(final: Path, progress: Progress) -> None:
     work = src_dir("keda", bare(versions.KEDA))
     log = work / "build.log"
     started = time.monotonic()
-    progress(f"building the KEDA operator {versions.KEDA}; cold builds take ~15 min on 2 cores (log: {log})")
+    progress(f"building the KEDA operator {versions.KEDA}; a cold build takes ~15 min on 2 idle cores (log: {log})")
     info = download_module(go, f"{KEDA_MODULE}@{versions.KEDA}", log)
     module = writable_copy(Path(info["Dir"]), work / "module")
     out = work / "out"
