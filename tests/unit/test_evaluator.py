@@ -144,7 +144,7 @@ def test_kept_client_is_reused_per_purpose_and_replaced_when_the_login_changes(
             op.kept_client("pass")
         op.connection = kopf.ConnectionInfo(server="https://127.0.0.1:1", insecure=True)
         first = op.kept_client("pass")
-        first._http()  # opens its connection pool
+        await first._http()  # opens its connection pool
         again = op.kept_client("pass")
         assert again is first
         repair = op.kept_client("repair")
@@ -154,7 +154,7 @@ def test_kept_client_is_reused_per_purpose_and_replaced_when_the_login_changes(
         assert relogged is not first
         await asyncio.sleep(0.05)  # the retired client closes after RETIRE_AFTER
         assert first._session is None and not op.retired
-        relogged._http()
+        await relogged._http()
         await op.close_clients()
         assert relogged._session is None and not op.clients
 
