@@ -19,29 +19,16 @@ from typing import Any
 import pytest
 import yaml
 from conftest import AICONFORM, ROOT, Cluster
+from test_check_cli import METADATA_FLAGS as CHECK_METADATA_FLAGS
 
 from aiconform.conformance.catalog import requirements_for
 
 pytestmark = pytest.mark.e2e
 
 VERSION = "v1.36"  # the dev cluster runs v1.37: auto resolves to the newest checklist
+# check's metadata flags, plus the one validate.go demands for every version.
 METADATA_FLAGS = [
-    "--platform-name",
-    "Dev Cluster",
-    "--platform-version",
-    "0.1",
-    "--vendor-name",
-    "Example Corp",
-    "--website-url",
-    "https://example.com",
-    "--documentation-url",
-    "https://example.com/docs",
-    "--product-logo-url",
-    "https://example.com/logo.svg",
-    "--description",
-    "Local simulated GPU cluster",
-    "--contact-email-address",
-    "dev@example.com",
+    *CHECK_METADATA_FLAGS,
     "--k8s-conformance-url",
     "https://github.com/cncf/k8s-conformance/tree/main/v1.36/dev",
 ]

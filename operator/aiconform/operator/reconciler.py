@@ -155,7 +155,9 @@ async def reconcile_components(
     errors: list[tuple[str, str]] = [(c, f"rendering failed: {why}") for c, why in failed.items()]
     done: list[Action] = []
     if kube is not None:
-        memory.desired = {**{k: v for k, v in memory.desired.items() if v[0] in failed}, **kept}
+        # A component that failed to render keeps its last manifests for the fast repair path.
+        held = {k: v for k, v in memory.desired.items() if v[0] in failed} if failed else {}
+        memory.desired = {**held, **kept}
         # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
         # actions was quadratic (most of a 7,000-object pass).
         paused = {id(a) for a in actions if memory.runaway(a)}
