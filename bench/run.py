@@ -8,7 +8,10 @@ On a dedicated dev cluster (`bench`, API server on 127.0.0.1:16446, purged at th
    (a) the floor (the same objects POSTed by a tight client, concurrency 64) and (b) `kubectl apply --server-side`;
 2. drift: delete managed objects one at a time, time until each is back (p50/p99);
 3. memory: the operator's peak RSS (VmHWM), and its highest RSS in each phase;
-4. steady state: API server request deltas and the operator's own writes over a quiet window.
+4. steady state: API server request deltas and the operator's own writes over a quiet window;
+5. change: the operator's CPU time for one label change on a tenant namespace (median of 3, idle rate removed);
+6. with --with kueue,keda: the real Kueue and KEDA controllers run next to it (real_controllers: who wrote KEDA's
+   HPAs, Kueue's ClusterQueue status, failed evaluations, how fast and how cleanly the profile is deleted).
 
 Ratios are measured in the same run: the machine is shared, absolute seconds are not comparable between runs.
 See docs/performance.md.
@@ -39,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stack  # noqa: E402
 
-from aiconform.api.constants import GROUP, PLURAL, VERSION  # noqa: E402
-from aiconform.devtools.devcluster import cluster, fleet, upstream  # noqa: E402
+from aiconform.api.constants import FIELD_MANAGER, GROUP, PLURAL, VERSION  # noqa: E402
+from aiconform.devtools.devcluster import cluster, controllers, fleet, upstream  # noqa: E402
 from aiconform.devtools.devcluster.build import build_all  # noqa: E402
+from aiconform.devtools.devcluster.paths import cluster_dir  # noqa: E402
 from aiconform.kube.client import KubeClient, load_credentials  # noqa: E402
 from aiconform.kube.collect import collect  # noqa: E402
 
@@ -52,6 +56,13 @@ POLL = 0.1
 COUNT_EVERY = 0.25
 QUIET_S = 20.0  # no pass finished for this long: the operator has caught up
 LISTING_LOG = re.compile(r"Initial listing complete: \d+ resources, \d+ objects in ([0-9.]+) s")
+# change: the idle baseline before each label change, and how long no pass may finish (with the CPU back at idle)
+# before the change counts as done. The operator's /metrics is read every CHANGE_TICK s in both windows alike.
+CHANGE_BASELINE_S = 5.0
+CHANGE_QUIET_S = 3.0
+CHANGE_TICK = 0.5
+CHANGE_LABEL = "aiconform-bench/touched"
+EVAL_FAILED = "Evaluation failed"
 WRITE_LOG = re.compile(r"\b(Created|Repaired drift|Pruned|Labelled|Orphaned|Released|Patching|Updated)\b")
 
 
@@ -84,6 +95,10 @@ class Bench:
         self.metrics_port = 0
         self.workdir = Path(tempfile.mkdtemp(prefix="aiconform-bench-"))
         self.oplog = self.workdir / "operator.log"
+        self.with_controllers = controllers.parse_controllers(args.with_) if args.with_ else []
+        self.tenants: list[str] = []
+        self.prometheus: Any = None  # the fake Prometheus server, with the real KEDA
+        self.prometheus_url: str | None = None
         self.results: dict[str, Any] = {
             "sizes": {"namespaces": args.namespaces, "nodes": args.nodes, "deployments": args.deployments},
             "profile": self.profile,
@@ -193,6 +208,14 @@ class Bench:
         t = time.monotonic()
         self.kubeconfig = str(cluster.up(self.args.cluster_name, self.args.port, pools, log))
         self.results["setup"] = {"cluster_up_s": round(time.monotonic() - t, 2)}
+        if self.with_controllers:
+            if "keda" in self.with_controllers:
+                # KEDA's scalers query this (loopback: the network rule): the default in-cluster Prometheus address
+                # cannot resolve here and KEDA would mark every ScaledObject Ready=False.
+                self.prometheus_url, self.prometheus = stack.start_fake_prometheus()
+            t = time.monotonic()
+            controllers.start_controllers(cluster_dir(self.args.cluster_name), self.with_controllers, log)
+            self.results["setup"]["controllers_start_s"] = round(time.monotonic() - t, 2)
 
     async def setup(self) -> None:
         t = time.monotonic()
@@ -200,6 +223,7 @@ class Bench:
             await upstream.install(kube, ["kueue", "keda"])
             names = await stack.create_workload(kube, self.run_id, self.args.namespaces, self.args.deployments)
             await stack.create_twins(kube, names, ("f", "k"))
+        self.tenants = names
         self.kubectl("apply", "--server-side", "--field-manager=aiconform-bench", "-f", str(ROOT / "crds"))
         self.kubectl("wait", "--for=condition=Established", "crd/conformanceprofiles.aiconform.io", "--timeout=60s")
         others = self.kubectl("get", "conformanceprofiles", "-o", "name").stdout.split()
@@ -215,7 +239,7 @@ class Bench:
     async def expected(self) -> None:
         async with self.client() as kube:
             snapshot = await collect(kube, scrape=False)
-        self.doc = stack.profile_doc(self.profile, self.run_id, self.args.dra)
+        self.doc = stack.profile_doc(self.profile, self.run_id, self.args.dra, self.prometheus_url)
         objects, patches = stack.render(self.doc, snapshot, uid="00000000-0000-0000-0000-000000000000")
         self.objects, self.patches = objects, patches
         self.expect = stack.expected_counts(objects)
@@ -407,6 +431,193 @@ class Bench:
         }
         log(f"steady: {self.results['steady']}")
 
+    def cpu(self) -> float:
+        cpu = stack.cpu_seconds(self.operator.pid) if self.operator else None
+        if cpu is None:
+            raise RuntimeError("the operator exited")
+        return cpu
+
+    async def change(self) -> None:
+        """The operator's CPU time for one label change on a tenant namespace: a merge patch adds a label, and
+        the window runs until the passes it caused are done. The idle rate of a quiet baseline just before is
+        taken off. Three namespaces, one change each; the median is `cpu_s`."""
+        n = self.args.change_samples
+        picked = [self.tenants[j] for j in sorted({i * len(self.tenants) // n for i in range(n)})]
+        samples = []
+        async with self.client() as kube:
+            for i, ns in enumerate(picked, 1):
+                samples.append(await self.one_change(kube, ns, i))
+                log(f"change {i}: {samples[-1]}")
+        cpu = [s["cpu_s"] for s in samples]
+        self.results["change"] = {
+            "cpu_s": round(statistics.median(cpu), 3) if cpu else None,
+            "cpu_s_samples": cpu,
+            "cpu_raw_s": [s["cpu_raw_s"] for s in samples],
+            "idle_cpu_per_s": [s["idle_cpu_per_s"] for s in samples],
+            "passes": [s["passes"] for s in samples],
+            "window_s": [s["window_s"] for s in samples],
+            "timed_out": [s["timed_out"] for s in samples],
+            "baseline_passes": [s["baseline_passes"] for s in samples],
+            "namespaces": picked,
+            "label": CHANGE_LABEL,
+            "baseline_s": CHANGE_BASELINE_S,
+            "quiet_s": CHANGE_QUIET_S,
+        }
+        log(f"change: {self.results['change']}")
+
+    async def ticks(self, seconds: float) -> tuple[float, float, float]:
+        """Wait `seconds` reading /metrics every CHANGE_TICK (as the change window does, so both pay the same
+        scrapes); (passes finished meanwhile, CPU seconds used, seconds elapsed)."""
+        p0, c0, t0 = self.passes()[0], self.cpu(), time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            await asyncio.sleep(CHANGE_TICK)
+            self.passes()
+        return self.passes()[0] - p0, self.cpu() - c0, time.monotonic() - t0
+
+    async def one_change(self, kube: KubeClient, namespace: str, n: int) -> dict[str, Any]:
+        # The idle baseline must hold no pass (the profile's interval timer): retried up to 3 times, else
+        # reported (baseline_passes) and used.
+        for _ in range(3):
+            base_passes, base_cpu, base_s = await self.ticks(CHANGE_BASELINE_S)
+            if base_passes == 0:
+                break
+        idle = base_cpu / base_s
+        p_start, c_start, t_start = self.passes()[0], self.cpu(), time.monotonic()
+        body = {"metadata": {"labels": {CHANGE_LABEL: str(n)}}}
+        await kube.request(
+            "PATCH", f"/api/v1/namespaces/{namespace}", body=body, content_type="application/merge-patch+json"
+        )
+        # Done: a pass finished since the patch, then none for CHANGE_QUIET_S and the last tick's CPU near idle
+        # (a second pass still running finishes no pass for seconds, but uses a core). Bounded.
+        count, last_pass, timed_out = p_start, None, True
+        c_prev, t_prev = c_start, t_start
+        while time.monotonic() - t_start < self.args.change_timeout:
+            await asyncio.sleep(CHANGE_TICK)
+            now_count, c_now, t_now = self.passes()[0], self.cpu(), time.monotonic()
+            busy = (c_now - c_prev) / (t_now - t_prev)
+            c_prev, t_prev = c_now, t_now
+            if now_count != count:
+                count, last_pass = now_count, t_now
+            elif last_pass is not None and t_now - last_pass >= CHANGE_QUIET_S and busy <= idle + 0.1:
+                timed_out = False
+                break
+        window = t_prev - t_start
+        raw = c_prev - c_start
+        return {
+            "namespace": namespace,
+            "cpu_s": round(raw - idle * window, 3),
+            "cpu_raw_s": round(raw, 3),
+            "idle_cpu_per_s": round(idle, 4),
+            "passes": count - p_start,
+            "window_s": round(window, 2),
+            "timed_out": timed_out,
+            "baseline_passes": base_passes,
+        }
+
+    def collection_of(self, kind: str) -> str:
+        api_version = next(o["apiVersion"] for o in self.objects if o["kind"] == kind)
+        return stack.collection(api_version, stack.kind_info(kind).plural)
+
+    def owned_query(self) -> str:
+        return f"?labelSelector={stack.PROFILE_LABEL}%3D{self.profile}"
+
+    async def keda_kueue_state(self, kube: KubeClient) -> dict[str, Any]:
+        """Our ScaledObjects and the HPAs KEDA made for them; our ClusterQueues and LocalQueues, and how many
+        their controllers marked Active/Ready."""
+        state: dict[str, Any] = {}
+        if "keda" in self.with_controllers:
+            sos = await kube.list(self.collection_of("ScaledObject") + self.owned_query())
+            hpas = stack.hpas_of(await kube.list("/apis/autoscaling/v2/horizontalpodautoscalers"), sos)
+            ours = {FIELD_MANAGER, f"{FIELD_MANAGER}-{self.profile}"}
+            state |= {
+                "scaled_objects": sos,
+                "hpas": hpas,
+                "scaled_objects_ready": sum(stack.has_condition(o, "Ready") for o in sos),
+                "keda_hpas": len(hpas),
+                "keda_hpas_written_by_aiconform": sum(bool(stack.field_managers(h) & ours) for h in hpas),
+            }
+        if "kueue" in self.with_controllers:
+            cqs = await kube.list(self.collection_of("ClusterQueue") + self.owned_query())
+            lqs = await kube.list(self.collection_of("LocalQueue") + self.owned_query())
+            state |= {
+                "cluster_queues": len(cqs),
+                "cluster_queues_active": sum(stack.has_condition(o, "Active") for o in cqs),
+                "local_queues": len(lqs),
+                "local_queues_active": sum(stack.has_condition(o, "Active") for o in lqs),
+            }
+        return state
+
+    @staticmethod
+    def controllers_done(state: dict[str, Any]) -> bool:
+        keda = "scaled_objects" not in state or state["keda_hpas"] >= len(state["scaled_objects"])
+        kueue = "cluster_queues" not in state or state["cluster_queues_active"] >= state["cluster_queues"]
+        return keda and kueue
+
+    async def real_controllers(self) -> None:
+        """With the real Kueue and KEDA running: KEDA made an HPA per ScaledObject of ours and the operator never
+        wrote one; Kueue made our ClusterQueues Active; no evaluation failed; then the profile is deleted: how
+        long until it is gone, what of ours is left, and KEDA's HPAs go with their ScaledObjects (the garbage
+        collector), not by a delete of ours (audit log)."""
+        bound = self.args.controllers_timeout
+        audit = cluster.audit_log(self.args.cluster_name)
+        out: dict[str, Any] = {"controllers": self.with_controllers}
+        async with self.client() as kube:
+            started = time.monotonic()
+            state = await self.keda_kueue_state(kube)
+            while not self.controllers_done(state) and time.monotonic() - started < bound:
+                await asyncio.sleep(1)
+                state = await self.keda_kueue_state(kube)
+            out["controllers_settled_s"] = round(time.monotonic() - started, 2)
+            out["controllers_settled"] = self.controllers_done(state)
+            sos, hpas = state.pop("scaled_objects", []), state.pop("hpas", [])
+            out |= {"scaled_objects": len(sos), **state}
+            failed = [line for line in self.oplog.read_text(errors="replace").splitlines() if EVAL_FAILED in line]
+            out["evaluation_failed_lines"] = len(failed)
+            out["evaluation_failed_samples"] = failed[:3]
+            # Profile deletion.
+            audit_start = audit.stat().st_size if audit.exists() else None
+            path = f"/apis/{GROUP}/{VERSION}/{PLURAL}/{self.profile}"
+            started = time.monotonic()
+            await kube.request("DELETE", path, ok_missing=True)
+            gone = False
+            while time.monotonic() - started < bound:
+                if await kube.get(path) is None:
+                    gone = True
+                    break
+                await asyncio.sleep(0.1)
+            out["profile_delete_s"] = round(time.monotonic() - started, 2) if gone else None
+            out["profile_deleted_within_s"] = {"deleted": gone, "bound_s": bound}
+            left = await stack.count_owned(kube, self.profile, sorted(self.expect))
+            out["objects_left"] = sum(left.values())
+            out["objects_left_per_kind"] = {k: n for k, n in left.items() if n}
+            # KEDA's HPAs follow their ScaledObjects through the owner chain (the garbage collector): bounded wait.
+            started = time.monotonic()
+            remaining = hpas
+            while remaining and time.monotonic() - started < bound:
+                await asyncio.sleep(0.5)
+                remaining = stack.hpas_of(await kube.list("/apis/autoscaling/v2/horizontalpodautoscalers"), sos)
+            out["keda_hpas_left"] = len(remaining)
+            out["keda_hpas_gone_after_delete_s"] = round(time.monotonic() - started, 2) if not remaining else None
+        by_operator = self.audited(audit, audit_start)
+        out["operator_requests_during_delete"] = by_operator
+        out["operator_hpa_deletes"] = (
+            None
+            if by_operator is None
+            else sum(n for k, n in by_operator.items() if k.startswith("delete autoscaling/horizontalpodautoscalers"))
+        )
+        whole = self.audited(audit, 0)
+        out["operator_hpa_writes_whole_run"] = (
+            None
+            if whole is None
+            else {
+                k: n
+                for k, n in whole.items()
+                if k.split()[0] in stack.AUDIT_WRITE_VERBS and "horizontalpodautoscalers" in k
+            }
+        )
+        self.results["real_controllers"] = out
+        log(f"real controllers: {out}")
+
     @staticmethod
     def audited(audit: Path, start: int | None) -> dict[str, int] | None:
         """The operator's requests in the audit log since byte `start` (None: no audit log to read)."""
@@ -418,6 +629,9 @@ class Bench:
 
     def teardown(self) -> None:
         self.stop_operator()
+        if self.prometheus is not None:
+            self.prometheus.shutdown()
+            self.prometheus.server_close()
         if not self.args.keep and self.kubeconfig:
             cluster.down(self.args.cluster_name, True, log)
 
@@ -452,7 +666,13 @@ async def measured(b: Bench) -> None:
     if b.args.steady_seconds > 0:
         b.phase("steady")
         await b.steady()
+    if b.args.change_samples > 0:
+        b.phase("change")
+        await b.change()
     b.results["memory"]["peak_rss_mb"] = b.rss()
+    if b.with_controllers:
+        b.phase("real_controllers")
+        await b.real_controllers()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -473,6 +693,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--warmup-seconds", type=float, default=15.0, help="after operator start, before apply (15)")
     p.add_argument("--dra", action="store_true", help="also enable the dra component")
+    p.add_argument(
+        "--with",
+        dest="with_",
+        default="",
+        metavar="kueue,keda",
+        help="run these real controllers against the bench cluster and add the real_controllers phase",
+    )
+    p.add_argument(
+        "--change-samples", type=int, default=3, help="label changes, one namespace each, for change.cpu_s (3)"
+    )
+    p.add_argument("--change-timeout", type=float, default=60.0, help="bound on one label change's window (60 s)")
+    p.add_argument(
+        "--controllers-timeout", type=float, default=180.0, help="bound on each wait of real_controllers (180 s)"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cluster-name", default="bench", help="dev cluster name (default bench)")
     p.add_argument("--port", type=int, default=16446, help="kube-apiserver port (default 16446)")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import http.server
 import json
+import os
 import re
 import threading
 import time
@@ -31,7 +33,12 @@ def collection(api_version: str, plural: str) -> str:
     return f"{base}/{plural}"
 
 
-def profile_doc(name: str, run_id: str, dra: bool) -> dict[str, Any]:
+def profile_doc(name: str, run_id: str, dra: bool, prometheus: str | None = None) -> dict[str, Any]:
+    """The bench profile. `prometheus`: the address KEDA's scalers query (a fake on loopback when the real KEDA
+    runs: the default in-cluster address cannot resolve here, and KEDA would mark every ScaledObject Ready=False)."""
+    keda: dict[str, Any] = {"enabled": True}
+    if prometheus:
+        keda["prometheusAddress"] = prometheus
     return {
         "apiVersion": "aiconform.io/v1alpha1",
         "kind": "ConformanceProfile",
@@ -42,7 +49,7 @@ def profile_doc(name: str, run_id: str, dra: bool) -> dict[str, Any]:
             "components": {
                 "dra": {"enabled": dra, "denyAdminAccess": dra},
                 "kueue": {"enabled": True, "clusterQueue": f"bench-{run_id}"},
-                "keda": {"enabled": True},
+                "keda": keda,
                 "quotas": {"enabled": True, "gpusPerTenant": 2},
                 "networkPolicies": {"enabled": True},
                 "seccomp": {"enabled": True, "enforcement": "Deny"},
@@ -247,6 +254,69 @@ class RssByPhase:
         self._stop.set()
         self._thread.join()
         return dict(self.peaks)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all its threads (`/proc/<pid>/stat` sums them), in seconds; None once
+    it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: the fields after its closing one are fixed.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+
+
+class _FakePrometheus(http.server.BaseHTTPRequestHandler):
+    """Every instant query answers one sample of 5: active, and under one replica's target (the bench profile's
+    threshold is 10), so KEDA keeps each inference Deployment at one replica and nothing churns."""
+
+    def do_GET(self) -> None:
+        body = {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [time.time(), "5"]}]},
+        }
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def start_fake_prometheus() -> tuple[str, http.server.ThreadingHTTPServer]:
+    """A Prometheus query API on 127.0.0.1 for the real KEDA's scalers (nothing leaves loopback); its base URL and
+    the server (call `shutdown()`)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakePrometheus)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="fake-prometheus", daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+def has_condition(obj: dict[str, Any], ctype: str) -> bool:
+    """Whether `obj`'s status condition `ctype` is True."""
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == ctype and c.get("status") == "True" for c in conditions)
+
+
+def field_managers(obj: dict[str, Any]) -> set[str]:
+    return {m.get("manager", "") for m in obj.get("metadata", {}).get("managedFields") or []}
+
+
+def hpas_of(hpas: list[dict[str, Any]], scaled_objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The HorizontalPodAutoscalers KEDA made for these ScaledObjects: owned by one of them (by uid)."""
+    uids = {o["metadata"]["uid"] for o in scaled_objects}
+    return [
+        h
+        for h in hpas
+        if any(
+            r.get("kind") == "ScaledObject" and r.get("uid") in uids for r in h["metadata"].get("ownerReferences") or []
+        )
+    ]
 
 
 _GC_LINE = re.compile(r'^aiconform_gc_pause_seconds_(bucket|count|sum)\{generation="(\d)"(?:,le="([^"]+)")?\} (\S+)$')
