@@ -47,9 +47,15 @@ def test_least_privilege() -> None:
     never = {"escalate", "bind", "impersonate", "update", "deletecollection", "watch"}
     assert not any(never & verbs for verbs in perms.values())
     assert not any(resource == "secrets" for _, resource in perms)
-    # Deleting is granted only where a probe deletes by itself: its namespace and its cluster-scoped queues.
+    # Deleting is granted only where a probe deletes by itself: its namespace, its cluster-scoped queues and the
+    # RayCluster whose clean deletion robust_controller tests.
     deleters = {key for key, verbs in perms.items() if "delete" in verbs}
-    assert deleters == {("", "namespaces"), ("kueue.x-k8s.io", "resourceflavors"), ("kueue.x-k8s.io", "clusterqueues")}
+    assert deleters == {
+        ("", "namespaces"),
+        ("kueue.x-k8s.io", "resourceflavors"),
+        ("kueue.x-k8s.io", "clusterqueues"),
+        ("ray.io", "rayclusters"),
+    }
 
 
 def test_every_collection_the_probes_write_is_granted() -> None:
@@ -66,8 +72,19 @@ def test_every_collection_the_probes_write_is_granted() -> None:
         ("kueue.x-k8s.io", "resourceflavors"),
         ("kueue.x-k8s.io", "clusterqueues"),
         ("kueue.x-k8s.io", "localqueues"),
+        ("apps", "deployments"),
+        ("autoscaling", "horizontalpodautoscalers"),
+        ("keda.sh", "scaledobjects"),
+        ("", "services"),
+        ("gateway.networking.k8s.io", "gateways"),
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("ray.io", "rayclusters"),
     ]:
         assert re.search(rf"/{resource}\b", source), resource
         assert "create" in perms[(group, resource)], (group, resource)
     assert "patch" in perms[("kueue.x-k8s.io", "clusterqueues")]
     assert perms[("kueue.x-k8s.io", "workloads")] == {"get", "list"}
+    # What a probe only reads back or deletes is granted exactly.
+    assert perms[("autoscaling", "horizontalpodautoscalers")] == {"get", "create"}
+    assert perms[("ray.io", "rayclusters")] == {"get", "create", "delete"}
+    assert perms[("apps", "deployments")] == {"get", "list", "create"}

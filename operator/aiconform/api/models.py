@@ -673,7 +673,14 @@ class ComponentsSpec(_Spec):
         return self
 
 
-ProbeName = Literal["gang_scheduling", "dra_support", "secure_accelerator_access"]
+ProbeName = Literal[
+    "gang_scheduling",
+    "dra_support",
+    "secure_accelerator_access",
+    "ai_inference",
+    "robust_controller",
+    "pod_autoscaling",
+]
 PROBE_INTERVAL_FLOOR = 300  # seconds: each run creates and deletes a namespace and a small workload
 # A namespace name prefix: a DNS label start (ends in a letter, digit or '-'), leaving room for a suffix.
 PROBE_PREFIX_PATTERN = r"^[a-z]([-a-z0-9]{0,30})$"
@@ -685,9 +692,9 @@ class ProbesSpec(_Spec):
 
     run: list[ProbeName] = Field(
         default=[],
-        max_length=3,
-        description="Probes to run, by requirement id: gang_scheduling, dra_support, secure_accelerator_access "
-        "(no duplicates). Empty: none.",
+        max_length=6,
+        description="Probes to run, by requirement id: gang_scheduling, dra_support, secure_accelerator_access, "
+        "ai_inference, robust_controller, pod_autoscaling (no duplicates). Empty: none.",
         json_schema_extra={"uniqueItems": True},
     )
     interval_seconds: int = Field(

@@ -201,15 +201,38 @@ def prefix_problem(prefix: str, namespaces: Iterable[Mapping[str, Any]], tenants
 
 
 _NAME_TAIL = re.compile(r"[^a-z0-9-]")
+SHORT_NAMES: Mapping[str, str] = {
+    "gang_scheduling": "gang",
+    "dra_support": "dra",
+    "secure_accelerator_access": "secure",
+    "ai_inference": "inference",
+    "robust_controller": "robust",
+    "pod_autoscaling": "autoscaling",
+}
 
 
 def namespace_name(prefix: str, probe: str, suffix: str) -> str:
     """The sandbox namespace of one run: prefix, the probe's short name, a random suffix; a DNS label."""
-    short = {"gang_scheduling": "gang", "dra_support": "dra", "secure_accelerator_access": "secure"}.get(
-        probe, dashed(probe)
-    )
+    short = SHORT_NAMES.get(probe, dashed(probe))
     name = _NAME_TAIL.sub("-", f"{prefix}{short}-{suffix}".lower())[:63]
     return name.strip("-")
+
+
+def condition_of(obj: Mapping[str, Any] | None, ctype: str) -> dict[str, Any]:
+    """The condition `ctype` of an object's status (empty when absent)."""
+    status = (obj or {}).get("status")
+    for cond in (status.get("conditions") if isinstance(status, Mapping) else None) or []:
+        if isinstance(cond, Mapping) and cond.get("type") == ctype:
+            return dict(cond)
+    return {}
+
+
+def condition_text(cond: Mapping[str, Any], ctype: str) -> str:
+    """`Programmed=False (Pending: waiting for an address)` or `Programmed unset`."""
+    if not cond:
+        return f"{ctype} unset"
+    why = ": ".join(str(p) for p in (cond.get("reason"), cond.get("message")) if p)
+    return f"{ctype}={cond.get('status')}" + (f" ({why})" if why else "")
 
 
 def summarize(steps: Sequence[Step]) -> str:

@@ -11,13 +11,20 @@ from aiconform.conformance.facts import tenant_namespaces
 from aiconform.conformance.verdict import Verdict
 from aiconform.kube.client import KubeApiError, KubeClient
 from aiconform.kube.snapshot import Snapshot
-from aiconform.probes import dra, gang, secure
+from aiconform.probes import autoscaling, dra, gang, inference, robust, secure
 from aiconform.probes.record import Record, utc_now, verdict_of
 from aiconform.probes.sandbox import ProbeEnded, Sandbox, prepare
 
 ProbeBody = Callable[[Sandbox, ProfileSpec, Snapshot], Awaitable[None]]
 PROBES: Mapping[str, ProbeBody] = MappingProxyType(
-    {gang.REQUIREMENT: gang.run, dra.REQUIREMENT: dra.run, secure.REQUIREMENT: secure.run}
+    {
+        gang.REQUIREMENT: gang.run,
+        dra.REQUIREMENT: dra.run,
+        secure.REQUIREMENT: secure.run,
+        inference.REQUIREMENT: inference.run,
+        robust.REQUIREMENT: robust.run,
+        autoscaling.REQUIREMENT: autoscaling.run,
+    }
 )
 
 

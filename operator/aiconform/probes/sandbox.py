@@ -27,7 +27,11 @@ T = TypeVar("T")
 POLL = 0.25  # seconds between polls of what a step waits for
 CLEANUP_TIMEOUT = 30.0
 # Namespaced kinds a probe makes or its controllers make for it; a probe namespace holding others is not deleted.
-CONTENT_PATHS = ("/api/v1/namespaces/{ns}/pods", "/apis/batch/v1/namespaces/{ns}/jobs")
+CONTENT_PATHS = (
+    "/api/v1/namespaces/{ns}/pods",
+    "/apis/batch/v1/namespaces/{ns}/jobs",
+    "/apis/apps/v1/namespaces/{ns}/deployments",
+)
 
 
 class ProbeEnded(Exception):
@@ -187,16 +191,29 @@ class Sandbox:
         `owned=False`: inside the sandbox namespace, removed with it."""
         meta = body["metadata"]
         ident = f"{body['kind']} {meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta['name']}"
-        out = await self.step(name, self.kube.request("POST", collection, body=body), what=f"create {ident}")
+        out = await self.step(name, self._post(collection, body), what=f"create {ident}")
         self.record.objects.append(ident)
         if owned:
             self.made.append((f"{collection}/{meta['name']}", ident))
         return out
 
-    async def dry_run(self, collection: str, body: Mapping[str, Any]) -> KubeApiError | None:
-        """A server-side dry-run create: None when the API server would admit it, else its refusal."""
+    async def _post(self, collection: str, body: Mapping[str, Any]) -> Any:
+        """POST, retried while quota admission has not seen the new quota's computed status yet (it answers 403
+        "status unknown for quota" for a moment, longer for object counts of custom resources)."""
+        while True:
+            try:
+                return await self.kube.request("POST", collection, body=body)
+            except KubeApiError as exc:
+                if exc.status != 403 or "status unknown for quota" not in str(exc) or self.clock() >= self.deadline:
+                    raise
+            await asyncio.sleep(POLL)
+
+    async def dry_run(self, collection: str, body: Mapping[str, Any], *, strict: bool = False) -> KubeApiError | None:
+        """A server-side dry-run create: None when the API server would admit it, else its refusal. `strict`: an
+        unknown or duplicate field is refused too (fieldValidation=Strict), not dropped with a warning."""
+        params = {"dryRun": "All"} | ({"fieldValidation": "Strict"} if strict else {})
         try:
-            await self.kube.request("POST", collection, body=body, params={"dryRun": "All"})
+            await self.kube.request("POST", collection, body=body, params=params)
         except KubeApiError as exc:
             return exc
         return None
