@@ -588,9 +588,13 @@ def slice_driver(rs: Obj) -> str:
 def published_by_kubelet_plugin(rs: Obj) -> bool:
     """A node-local slice owned by its Node: what a DRA driver's kubelet plugin publishes (the kubeletplugin helper
     of k8s.io/dynamic-resource-allocation sets that owner, and the kubelet removes the slices of a plugin that is
-    gone). A slice anyone created by hand has no such owner."""
+    gone). A slice anyone created by hand has no such owner. The owner must be the core v1 Node: a "Node" of
+    another API group is no node at all, and the garbage collector, unable to resolve it, keeps such a slice."""
     node = spec_of(rs).get("nodeName")
-    return bool(node) and owned_by(rs, "Node", str(node))
+    return bool(node) and any(
+        isinstance(o, Mapping) and o.get("apiVersion") == "v1" and o.get("kind") == "Node" and o.get("name") == node
+        for o in as_list(meta(rs).get("ownerReferences"))
+    )
 
 
 def device_attr(device: Mapping[str, Any], attr: str) -> Any:
