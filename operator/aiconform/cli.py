@@ -107,6 +107,14 @@ def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", metavar="FILE", help="ConformanceProfile manifest (or its spec) to evaluate with")
     p.add_argument("--no-scrape", action="store_true", help="do not scrape the DCGM exporter pods' /metrics")
     p.add_argument(
+        "--scrape",
+        choices=["auto", "direct", "proxy"],
+        default="auto",
+        help="how to reach the DCGM exporter pods: proxy = through the API server's pod proxy, as kubectl does "
+        "(needs get on pods/proxy), direct = their pod IPs (needs the pod network), auto (default) = direct when "
+        "running in a pod on its service account, else proxy",
+    )
+    p.add_argument(
         "--probe",
         action="store_true",
         help="also run the probes (the profile's spec.probes.run, else all) once after collecting: small canary "

@@ -357,10 +357,25 @@ def test_dcgm_targets() -> None:
         _pod("f", "127.8.0.9", labels={"app": "something-else"}),
         _pod("g", "127.8.0.10", ownerReferences=[{"kind": "ReplicaSet", "name": "dcgm-exporter-x"}]),
     ]
-    assert dcgm_targets(pods) == [
-        ("http://127.8.0.5:9500/metrics", "127.8.0.5:9500/metrics", "node-a"),
-        ("http://127.8.0.6:9400/metrics", "127.8.0.6:9400/metrics", "node-b"),
-        ("http://[fd00::7]:9400/metrics", "[fd00::7]:9400/metrics", "node-c"),
+    assert [(t.url, t.target, t.node, t.proxy_path) for t in dcgm_targets(pods)] == [
+        (
+            "http://127.8.0.5:9500/metrics",
+            "127.8.0.5:9500/metrics",
+            "node-a",
+            "/api/v1/namespaces/gpu/pods/a:9500/proxy/metrics",
+        ),
+        (
+            "http://127.8.0.6:9400/metrics",
+            "127.8.0.6:9400/metrics",
+            "node-b",
+            "/api/v1/namespaces/gpu/pods/b:9400/proxy/metrics",
+        ),
+        (
+            "http://[fd00::7]:9400/metrics",
+            "[fd00::7]:9400/metrics",
+            "node-c",
+            "/api/v1/namespaces/gpu/pods/c:9400/proxy/metrics",
+        ),
     ]
 
 

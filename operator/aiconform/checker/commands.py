@@ -51,8 +51,8 @@ from aiconform.conformance.probemerge import merge_evaluation
 from aiconform.conformance.verdict import UNREADABLE, Verdict
 from aiconform.errors import CliError
 from aiconform.kube.client import Credentials, KubeClient
-from aiconform.kube.collect import CollectError, collect
-from aiconform.kube.kubeconfig import KubeconfigAuth, KubeconfigError, LoginError, resolve
+from aiconform.kube.collect import SCRAPE_MODES, CollectError, ScrapeMode, collect
+from aiconform.kube.kubeconfig import KubeconfigAuth, KubeconfigError, LoginError, ServiceAccountAuth, resolve
 from aiconform.kube.snapshot import Snapshot
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "merge_metadata",
     "run_check",
     "run_export",
+    "scrape_mode",
     "use_colour",
 ]
 
@@ -98,6 +99,17 @@ def exit_code(evaluation: EvaluationView, fail_on: str) -> int:
     if any(counts_as_failure(req, v, fail_on) for req, v in rows(evaluation)):
         return EXIT_FAILED
     return EXIT_OK
+
+
+def scrape_mode(choice: str, in_cluster: bool) -> ScrapeMode:
+    """--scrape: `auto` scrapes pod IPs directly when logged in as the pod's own service account (the pod network
+    is right there), else through the API server's pod proxy (pod IPs are not routable from a laptop)."""
+    if choice == "auto":
+        return "direct" if in_cluster else "proxy"
+    for mode in SCRAPE_MODES:
+        if choice == mode:
+            return mode
+    raise ValueError(f"--scrape must be auto, {' or '.join(SCRAPE_MODES)}, not {choice!r}")
 
 
 def use_colour(stream: Any, environ: Mapping[str, str]) -> bool:
@@ -200,14 +212,15 @@ def credentials(kubeconfig: str | None, context: str | None = None) -> Iterator[
         )
 
 
-async def _collect(creds: Credentials, scrape: bool) -> Snapshot:
+async def _collect(creds: Credentials, scrape: bool, scrape_choice: str = "auto") -> Snapshot:
+    mode = scrape_mode(scrape_choice, isinstance(creds.auth, ServiceAccountAuth))
     try:
         kube = KubeClient(creds, user_agent=USER_AGENT)
     except (ssl.SSLError, OSError) as exc:
         raise CliError(f"cannot set up TLS for {creds.server}: {exc}") from None
     async with kube:
         try:
-            return await collect(kube, scrape=scrape, user_agent=f"{USER_AGENT}/{__version__}")
+            return await collect(kube, scrape=scrape, user_agent=f"{USER_AGENT}/{__version__}", scrape_mode=mode)
         except (CollectError, LoginError) as exc:
             raise CliError(f"{creds.server}: {exc}") from None
 
@@ -232,9 +245,11 @@ def run_probes_once(args: argparse.Namespace, spec: ProfileSpec, snapshot: Snaps
         return asyncio.run(_probe(creds, spec, snapshot))
 
 
-def _snapshot(kubeconfig: str | None, scrape: bool, context: str | None = None) -> Snapshot:
+def _snapshot(
+    kubeconfig: str | None, scrape: bool, context: str | None = None, scrape_choice: str = "auto"
+) -> Snapshot:
     with credentials(kubeconfig, context) as creds:
-        return asyncio.run(_collect(creds, scrape))
+        return asyncio.run(_collect(creds, scrape, scrape_choice))
 
 
 def _evaluate(args: argparse.Namespace, spec: ProfileSpec | None = None) -> tuple[Evaluation, Snapshot]:
@@ -245,7 +260,12 @@ def _evaluate(args: argparse.Namespace, spec: ProfileSpec | None = None) -> tupl
     if requested != AUTO and requested not in known_versions():
         # Known before touching the cluster: fail fast.
         raise CliError(resolve_version(requested, None).message)
-    snapshot = _snapshot(args.kubeconfig, not getattr(args, "no_scrape", False), getattr(args, "context", None))
+    snapshot = _snapshot(
+        args.kubeconfig,
+        not getattr(args, "no_scrape", False),
+        getattr(args, "context", None),
+        getattr(args, "scrape", "auto"),
+    )
     resolution = resolve_version(requested, snapshot.server_version)
     if not resolution.ok or resolution.version is None:
         raise CliError(resolution.message)

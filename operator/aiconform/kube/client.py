@@ -219,6 +219,11 @@ class KubeClient:
         _raise_for(status, raw)
         return raw.decode(errors="replace")
 
+    async def get_raw(self, path: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        """GET without judging the answer: status and body as they came. For a backend behind the API server's
+        proxy (a pod's /metrics), whose errors the caller must tell apart from the API server's own (a Status)."""
+        return await self._send("GET", path, None, headers, None)
+
     async def _send(
         self,
         method: str,

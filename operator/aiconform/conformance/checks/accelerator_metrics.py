@@ -13,15 +13,17 @@ We verify, for NVIDIA accelerators and the DCGM exporter:
   the former) and `DCGM_FI_DEV_FB_USED` (`MetricsMissing`, naming node, metric and GPUs). A node's GPUs are the
   `uuid` of its DRA devices of type gpu plus the `parentUUID` of its MIG devices, matched against the samples'
   `UUID` label; without DRA, `nvidia.com/gpu.count` GPUs matched against the `gpu` index label.
-A scrape that could not connect (refused, timed out: the pod IPs are not reachable from where aiconform runs,
-as with `aiconform check` from a laptop) is no scrape at all, not a failed exporter.
+A scrape that never reached the exporter (refused, timed out: pod IPs unreachable from where aiconform runs; or
+the API server's pod proxy refusing it: forbidden without `get` on `pods/proxy`, pod gone, address not allowed) is
+no scrape at all, not a failed exporter.
 
 Verdicts and tiers:
 - Implemented (`APIVerified`, tier `Observed`): a scrape of every accelerator node's exporter returned the core
   metrics for every GPU — the behaviour itself was observed. A missing temperature/power metric is mentioned only
   (the checklist says "should"); showing that utilization moves under load is a hardware test.
 - Partially Implemented, `MetricsNotScraped` (condition Unknown): the exporter DaemonSet runs everywhere but no
-  scrape reached it (scraping off, or pod IPs unreachable) — presence, never Not Implemented.
+  scrape reached it (scraping off, pod IPs unreachable, the API server's proxy refused) — presence, never Not
+  Implemented.
 - Not Implemented: `ExporterMissing`, `ExporterNotOnAllNodes`, `ScrapeFailed` (the exporter answered with an
   HTTP error or unparsable text), `MetricsMissing`.
 - Unknown (condition): `NoAcceleratorNodes` (no node exposes an accelerator: this MUST cannot be evaluated; a
@@ -267,9 +269,8 @@ def check(snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
         parts = [f"no scrape of {names_list(found.not_scraped)} was available"] if found.not_scraped else []
         if found.unreachable:
             parts.append(
-                f"the exporters of {names_list(found.unreachable, 3)} could not be reached (pod IPs are not routable "
-                "from where aiconform runs, e.g. `aiconform check` outside the cluster; run it in-cluster or let the "
-                "operator scrape)"
+                f"the exporters of {names_list(found.unreachable, 3)} could not be reached (direct scrapes need the "
+                "pod network; scrapes through the API server's pod proxy need get on pods/proxy)"
             )
         return Verdict(
             ID,
