@@ -306,11 +306,12 @@ def test_collect_scrapes_dcgm_exporter(cluster: Cluster, fake_exporter: str) -> 
     assert {s.name for s in mine[0].samples} == {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED"}
     assert _Exporter.agents.count(agent) == 1  # one scrape, no retries, none with scrape=False
 
-    # The CLI scrapes as aiconform-check/<version>, and not at all with --no-scrape.
+    # The CLI scrapes as aiconform-check/<version>, and not at all with --no-scrape. Direct: outside the cluster
+    # the default goes through the API server's pod proxy (tests/e2e/test_scrape_proxy_e2e.py).
     def cli_hits() -> int:
         return sum(a.startswith("aiconform-check/") for a in _Exporter.agents)
 
-    out, _ = _check_json(cluster)
+    out, _ = _check_json(cluster, "--scrape", "direct")
     assert cli_hits() == 1, out.stderr
-    out, _ = _check_json(cluster, "--no-scrape")
+    out, _ = _check_json(cluster, "--scrape", "direct", "--no-scrape")
     assert cli_hits() == 1, out.stderr
