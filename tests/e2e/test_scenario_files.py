@@ -136,11 +136,19 @@ class Scenario:
         self.undo: list[tuple[list[str], dict[str, Any]]] = []  # edits of objects the file did not create
 
     def _uids(self, value: Any) -> dict[str, str]:
-        uids = {}
-        for ref in _uid_refs(value):
-            uid = self.cluster.kubectl("get", *_uid_target(ref), "-o", "jsonpath={.metadata.uid}").stdout.strip()
-            assert uid, f"{self.path.name}: {ref} has no uid"
-            uids[ref] = uid
+        """The uids the placeholders in `value` name, read live: one kubectl call per namespace."""
+        by_ns: dict[str | None, list[str]] = {}
+        for ref in sorted(_uid_refs(value)):
+            target = _uid_target(ref)
+            by_ns.setdefault(target[2] if len(target) > 1 else None, []).append(ref)
+        uids: dict[str, str] = {}
+        for ns, refs in by_ns.items():
+            doc = self.cluster.get_json(*[_uid_target(r)[0] for r in refs], *(["-n", ns] if ns else []))
+            live = {
+                f"{o['kind'].lower()}/{o['metadata']['name']}": o["metadata"]["uid"]
+                for o in (doc["items"] if doc.get("kind") == "List" else [doc])
+            }
+            uids.update({r: live[_uid_target(r)[0]] for r in refs})
         return uids
 
     def _apply(self, batch: list[dict[str, Any]]) -> None:
@@ -183,9 +191,11 @@ class Scenario:
                 json.dumps({"status": status}),
             )
         created = {tuple(_resource(o)) for o in self.doc.get("objects") or []}
-        for edit in self.doc.get("edits") or []:
+        edits = self.doc.get("edits") or []
+        uids = self._uids([e["patch"] for e in edits])  # every object they name exists by now: one read
+        for edit in edits:
             target = _resource(edit)
-            patch = _resolve(edit["patch"], uids=self._uids(edit["patch"]))
+            patch = _resolve(edit["patch"], uids=uids)
             if tuple(target) not in created:  # e.g. the dev fleet's: the next file expects them as they were
                 self.undo.append((target, _inverse(patch, self.cluster.get_json(*target))))
             self.cluster.kubectl("patch", *target, "--type=merge", "-p", json.dumps(patch))
@@ -232,7 +242,9 @@ class Scenario:
         cmd = list(self.operator.cmd)
         cmd[cmd.index("--kubeconfig") + 1] = str(kubeconfig)
         self.restricted = dataclasses.replace(self.operator, cmd=cmd, proc=None, starts=0)
-        self.operator.stop()
+        # SIGKILL, not a graceful stop (kopf takes ~5 s to shut down): the operator recovers from a kill
+        # (test_faults), and the next start re-lists everything anyway.
+        self.operator.kill()
         self.restricted.start(self.cluster)
 
     def teardown(self) -> None:
@@ -240,7 +252,7 @@ class Scenario:
         # but a CRD is gone before the next scenario may define it again.
         self.cluster.kubectl("delete", "cprof", self.profile, "--ignore-not-found", "--wait=false", check=False)
         if self.restricted is not None:  # the session's operator again, which finishes the profile's cleanup
-            self.restricted.stop()
+            self.restricted.kill()
             self.operator.start(self.cluster)
         for target, inverse in reversed(self.undo):
             self.cluster.kubectl("patch", *target, "--type=merge", "-p", json.dumps(inverse), check=False)
