@@ -1,8 +1,8 @@
 """The ai_inference, robust_controller and pod_autoscaling probes on the dev cluster's real API server and
 controllers. Each test prints the probe's time to verdict and its transcript.
 
-No Gateway API implementation and no KubeRay operator run in the dev cluster, so those two probes are shown
-saying they cannot run, refusing at admission for real (the upstream RayCluster CRD's schema), and timing out
+No Gateway API implementation and no KubeRay or LeaderWorkerSet operator run in the dev cluster, so those two
+probes are shown saying they cannot run, refusing at admission for real (the upstream CRDs' schemas), and timing out
 honestly, naming the step, with everything removed. pod_autoscaling meets the real HPA controller
 (kube-controller-manager) and, last in this module, the real KEDA operator: neither has a metrics adapter to read
 from, and the probe says which metrics API did not answer.
@@ -30,9 +30,12 @@ from aiconform.probes import run_probe
 pytestmark = pytest.mark.e2e
 PREFIX = "e2e-probe14-"
 GATEWAY_CLASS = "e2e-probe-gone"
-# KubeRay's operator module, read from the Go module cache like the other upstream CRDs (nothing committed).
+# KubeRay's and LeaderWorkerSet's modules, read from the Go module cache like the other upstream CRDs (nothing
+# committed).
 KUBERAY_MODULE, KUBERAY_VERSION = "github.com/ray-project/kuberay/ray-operator", "v1.6.2"
 RAYCLUSTERS = "rayclusters.ray.io"
+LWS_MODULE, LWS_VERSION = "sigs.k8s.io/lws", "v0.9.0"
+LEADERWORKERSETS = "leaderworkersets.leaderworkerset.x-k8s.io"
 
 
 def spec_with(timeout: int = 10) -> ProfileSpec:
@@ -163,28 +166,38 @@ def test_inference_times_out_naming_the_step_and_removes_everything(cluster: Clu
 # --- robust_controller ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def raycluster_crd(cluster: Cluster) -> Iterator[str]:
+def upstream_crd(cluster: Cluster, module: str, version: str, path: str) -> Iterator[str]:
+    """One CRD from an upstream Go module in the module cache, removed again: scenario files bring their own."""
     from aiconform.devtools.devcluster import upstream
 
-    root = upstream.module_dir(KUBERAY_MODULE, KUBERAY_VERSION)
-    crd = yaml.safe_load((root / "config/crd/bases/ray.io_rayclusters.yaml").read_text())
-    install_crds(cluster, [crd])
-    yield RAYCLUSTERS
-    # Scenario files bring their own RayCluster CRD: the real one must not be in their way.
-    cluster.kubectl("delete", "crd", RAYCLUSTERS, "--ignore-not-found", "--wait=true", check=False)
+    crd = yaml.safe_load((upstream.module_dir(module, version) / path).read_text())
+    (name,) = install_crds(cluster, [crd])
+    yield name
+    cluster.kubectl("delete", "crd", name, "--ignore-not-found", "--wait=true", check=False)
 
 
-def test_robust_without_kuberay_cannot_run(cluster: Cluster) -> None:
-    if served(cluster, RAYCLUSTERS):
-        pytest.skip("the RayCluster API is served on this cluster")
+@pytest.fixture
+def raycluster_crd(cluster: Cluster) -> Iterator[str]:
+    yield from upstream_crd(cluster, KUBERAY_MODULE, KUBERAY_VERSION, "config/crd/bases/ray.io_rayclusters.yaml")
+
+
+@pytest.fixture
+def lws_crd(cluster: Cluster) -> Iterator[str]:
+    yield from upstream_crd(
+        cluster, LWS_MODULE, LWS_VERSION, "config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml"
+    )
+
+
+def test_robust_without_an_operator_api_cannot_run(cluster: Cluster) -> None:
+    if served(cluster, RAYCLUSTERS) or served(cluster, LEADERWORKERSETS):
+        pytest.skip("the RayCluster or LeaderWorkerSet API is served on this cluster")
     verdict, took = probe(cluster, "robust_controller", spec_with())
     assert (verdict.reason, condition_status(verdict)) == ("ProbeCannotRun", "Unknown"), verdict
-    assert "the KubeRay API (ray.io/v1 RayCluster) is not served" in verdict.message
+    assert "no API of an AI operator the probe knows is served (KubeRay (ray.io/v1 RayCluster), " in verdict.message
     assert "never installs one" in verdict.message and took < 5
 
 
-def test_robust_refuses_invalid_clusters_for_real_then_times_out_without_operator(
+def test_robust_refuses_invalid_rayclusters_for_real_then_times_out_without_operator(
     cluster: Cluster, raycluster_crd: str
 ) -> None:
     verdict, took = probe(cluster, "robust_controller", spec_with(timeout=10))
@@ -197,13 +210,29 @@ def test_robust_refuses_invalid_clusters_for_real_then_times_out_without_operato
     # The real API server refused both, each for its own reason (the upstream schema, strict field validation).
     assert "spec.headGroupSpec: Required value" in text and "must be of type array" in text, text
     assert 'strict decoding error: unknown field "spec.headGroupSpecs"' in text, text
-    assert text.count(": refused\n") == 2 and "ok   create RayCluster canary (head only)" in text
+    assert text.count(": refused\n") == 2 and "ok   create RayCluster canary (minimal: one pod)" in text
     assert f"cleanup: deleted Namespace {PREFIX}robust-" in text
     assert 10 <= took < 20
     cluster.wait_for(
         "the sandbox gone", lambda: not sandboxes(cluster, "robust-controller", terminating=True), timeout=60
     )
     assert not cluster.get_json(RAYCLUSTERS, "-A")["items"], "the dry-runs created nothing, the canary is gone"
+
+
+def test_robust_through_leaderworkerset_when_kuberay_is_absent(cluster: Cluster, lws_crd: str) -> None:
+    if served(cluster, RAYCLUSTERS):
+        pytest.skip("the RayCluster API is served on this cluster: the probe tests KubeRay first")
+    verdict, took = probe(cluster, "robust_controller", spec_with(timeout=10))
+    assert (verdict.reason, condition_status(verdict)) == ("ProbeTimedOut", "Unknown"), verdict
+    assert "the LeaderWorkerSet operator reconciles LeaderWorkerSet canary" in verdict.message
+    text = verdict.transcript[0]
+    assert "spec.leaderWorkerTemplate: Required value" in text and "spec.replicas" in text, text
+    assert 'strict decoding error: unknown field "spec.leaderWorkerTemplates"' in text, text
+    assert text.count(": refused\n") == 2 and "ok   create LeaderWorkerSet canary (minimal: one pod)" in text
+    assert 10 <= took < 20
+    cluster.wait_for(
+        "the sandbox gone", lambda: not sandboxes(cluster, "robust-controller", terminating=True), timeout=60
+    )
 
 
 # --- pod_autoscaling ------------------------------------------------------------------------------------------

@@ -48,13 +48,14 @@ def test_least_privilege() -> None:
     assert not any(never & verbs for verbs in perms.values())
     assert not any(resource == "secrets" for _, resource in perms)
     # Deleting is granted only where a probe deletes by itself: its namespace, its cluster-scoped queues and the
-    # RayCluster whose clean deletion robust_controller tests.
+    # custom resource whose clean deletion robust_controller tests.
     deleters = {key for key, verbs in perms.items() if "delete" in verbs}
     assert deleters == {
         ("", "namespaces"),
         ("kueue.x-k8s.io", "resourceflavors"),
         ("kueue.x-k8s.io", "clusterqueues"),
         ("ray.io", "rayclusters"),
+        ("leaderworkerset.x-k8s.io", "leaderworkersets"),
     }
 
 
@@ -79,6 +80,7 @@ def test_every_collection_the_probes_write_is_granted() -> None:
         ("gateway.networking.k8s.io", "gateways"),
         ("gateway.networking.k8s.io", "httproutes"),
         ("ray.io", "rayclusters"),
+        ("leaderworkerset.x-k8s.io", "leaderworkersets"),
     ]:
         assert re.search(rf"/{resource}\b", source), resource
         assert "create" in perms[(group, resource)], (group, resource)
@@ -87,4 +89,5 @@ def test_every_collection_the_probes_write_is_granted() -> None:
     # What a probe only reads back or deletes is granted exactly.
     assert perms[("autoscaling", "horizontalpodautoscalers")] == {"get", "create"}
     assert perms[("ray.io", "rayclusters")] == {"get", "create", "delete"}
+    assert perms[("leaderworkerset.x-k8s.io", "leaderworkersets")] == {"get", "create", "delete"}
     assert perms[("apps", "deployments")] == {"get", "list", "create"}

@@ -23,7 +23,7 @@ from aiconform.probes.autoscaling import (
 from aiconform.probes.autoscaling import hpa as hpa_body
 from aiconform.probes.inference import accepted_class, gateway_body, gateway_state, route_body, route_state
 from aiconform.probes.record import condition_of, condition_text, namespace_name
-from aiconform.probes.robust import invalid_clusters, reconciled, refusal, valid_cluster
+from aiconform.probes.robust import TARGETS, invalid_objects, reconciled, refusal
 
 LABELS = {"app.kubernetes.io/managed-by": "aiconform", "aiconform.io/probe": "x", "aiconform.io/probe-run": "r"}
 
@@ -151,7 +151,7 @@ def test_refusal() -> None:
 
 
 def test_reconciled_needs_a_status_for_the_current_generation() -> None:
-    assert reconciled(None) == (False, "RayCluster not found")
+    assert reconciled(None) == (False, "not found")
     assert reconciled(obj("c", 1)) == (False, "no status (the operator has not reconciled it)")
     ok, seen = reconciled(obj("c", 1, cond("HeadPodReady", "False", gen=1), state="", observedGeneration=1))
     assert ok and seen == "state unset, observedGeneration 1, conditions HeadPodReady=False"
@@ -160,16 +160,30 @@ def test_reconciled_needs_a_status_for_the_current_generation() -> None:
     assert not reconciled(obj("c", 1, state="ready"))[0]  # no generation recorded: not shown current
 
 
-def test_invalid_and_valid_clusters() -> None:
-    invalid = invalid_clusters("ns", LABELS)
+def test_reconciled_says_what_each_operator_wrote() -> None:
+    lws = obj("c", 3, cond("Available", "True", gen=3), observedGeneration=3, replicas=1)
+    assert reconciled(lws) == (True, "observedGeneration 3, replicas 1, conditions Available=True")
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.label)
+def test_invalid_and_valid_objects(target: Any) -> None:
+    invalid = invalid_objects(target, "ns", LABELS)
     assert [strict for _, _, strict in invalid] == [False, True]
     schema, unknown = invalid[0][1], invalid[1][1]
-    assert "headGroupSpec" not in schema["spec"] and schema["spec"]["workerGroupSpecs"] == "many"
-    assert "headGroupSpecs" in unknown["spec"] and "headGroupSpec" in unknown["spec"]
-    head = valid_cluster("ns", LABELS)["spec"]["headGroupSpec"]["template"]["spec"]
-    # Restricted Pod Security holds for the head pod the operator makes.
-    assert head["securityContext"]["runAsNonRoot"] and head["securityContext"]["seccompProfile"]
-    container = head["containers"][0]
+    assert schema["kind"] == unknown["kind"] == target.kind
+    assert schema["spec"] == target.against_schema
+    # The misspelt object is the valid one plus the misspelt field: only strict validation refuses it.
+    assert unknown["spec"] == {**target.valid(LABELS), target.misspelt: {}}
+    assert target.collection.endswith(f"/{target.plural}") and "{ns}" in target.collection
+    spec = target.valid(LABELS)
+    templates = [
+        spec.get("headGroupSpec", {}).get("template"),
+        spec.get("leaderWorkerTemplate", {}).get("workerTemplate"),
+    ]
+    (pod,) = [t["spec"] for t in templates if t]
+    # Restricted Pod Security holds for the pod the operator makes, and it fits the quota.
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]
+    (container,) = pod["containers"]
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     assert container["resources"]["requests"] == container["resources"]["limits"]
 
