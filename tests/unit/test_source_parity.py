@@ -23,7 +23,7 @@ from aiconform.components import COMPONENTS, ProfileRef
 from aiconform.conformance.checks import CHECKS
 from aiconform.conformance.verdict import Verdict
 from aiconform.kube.snapshot import Obj, Snapshot
-from aiconform.kube.sources import BY_KEY, CUSTOM, FIXED, SOURCES, STACKS, trim_snapshot
+from aiconform.kube.sources import BY_KEY, CUSTOM, FIXED, SCRAPE_READERS, SCRAPES, SOURCES, STACKS, trim_snapshot
 
 CHECK_TESTS = Path(__file__).parent / "checks"
 OBJECT_FIELDS = frozenset(
@@ -145,7 +145,7 @@ class _Recording(Snapshot):
     reads: set[str] = dataclasses.field(default_factory=set)
 
     def __getattribute__(self, name: str) -> Any:
-        if name in OBJECT_FIELDS or name == "custom":
+        if name in OBJECT_FIELDS or name in ("custom", SCRAPES):
             object.__getattribute__(self, "reads").add(name)
         return object.__getattribute__(self, name)
 
@@ -159,7 +159,8 @@ def _recording_snapshot(snapshot: Snapshot) -> _Recording:
 
 
 def _declared(reader: str) -> set[str]:
-    return {w.key if w.field == CUSTOM else str(w.field) for w in SOURCES if reader in w.readers}
+    declared = {w.key if w.field == CUSTOM else str(w.field) for w in SOURCES if reader in w.readers}
+    return declared | ({SCRAPES} if reader in SCRAPE_READERS else set())
 
 
 def test_checks_read_only_the_sources_that_name_them(cases: list[Case]) -> None:

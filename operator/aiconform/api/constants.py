@@ -12,6 +12,7 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 FIELD_MANAGER = "aiconform"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_PROFILE = f"{GROUP}/profile"
+LABEL_COMPONENT = "app.kubernetes.io/component"  # which component made one of our objects
 MANAGED_BY_VALUE = "aiconform"
 FINALIZER = f"{GROUP}/cleanup"
 

@@ -39,8 +39,10 @@ reverse. Output is deterministic (sorted objects, sorted map keys are the serial
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
+from aiconform.api.constants import LABEL_COMPONENT
 from aiconform.api.models import (
     DcgmExporterSpec,
     DraSpec,
@@ -54,8 +56,8 @@ from aiconform.api.models import (
 from aiconform.components import dcgm_exporter, dra, keda, kueue, network_policies, quotas, seccomp
 from aiconform.components._common import (
     EMPTY_PLAN,
-    LABEL_COMPONENT,
     Blocked,
+    Local,
     Manifest,
     Plan,
     ProfileRef,
@@ -70,17 +72,21 @@ __all__ = [
     "COMPONENTS",
     "EMPTY_PLAN",
     "LABEL_COMPONENT",
+    "TENANT_LOCAL",
     "Blocked",
+    "Local",
     "Manifest",
     "Plan",
     "PlanFn",
     "ProfileRef",
     "Provided",
+    "Split",
     "apply_order",
     "desired",
     "enabled",
     "managed_labels",
     "owner_reference",
+    "tenant_local",
 ]
 
 ComponentBlock = DraSpec | KueueSpec | KedaSpec | DcgmExporterSpec | QuotasSpec | NetworkPoliciesSpec | SeccompSpec
@@ -97,6 +103,38 @@ COMPONENTS: Mapping[str, PlanFn] = MappingProxyType(
         "seccomp": seccomp.plan,
     }
 )
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a component's plan splits by tenant namespace (TENANT_LOCAL)."""
+
+    applies: Callable[[ProfileSpec], bool]
+    # The cluster-scoped Snapshot fields and custom keys its namespace part reads (None: all of them); CRDs,
+    # discovery and the server version are always there.
+    cluster_reads: frozenset[str] | None = frozenset()
+
+
+# Components whose plan splits by tenant namespace: what they render in a namespace depends on the spec, that
+# Namespace, the namespaced objects in it and the cluster-scoped data `cluster_reads` names; their cluster-scoped
+# objects and their notes (but `Local` ones) depend on no namespace's objects. A change inside one namespace then
+# re-renders that namespace alone, from `kube.snapshot.within` (tests/unit/components/
+# test_component_tenant_local.py holds each to it). Kueue adopting an existing ClusterQueue does not split: its
+# notes count the tenants the queue admits.
+TENANT_LOCAL: Mapping[str, Split] = MappingProxyType(
+    {
+        "kueue": Split(lambda spec: not spec.components.kueue.existing_cluster_queue),
+        "keda": Split(lambda spec: True),
+        "quotas": Split(lambda spec: True, None),  # DRA device counts follow the DeviceClasses and nodes
+        "networkPolicies": Split(lambda spec: True),
+        "seccomp": Split(lambda spec: True),
+    }
+)
+
+
+def tenant_local(spec: ProfileSpec, component: str) -> bool:
+    split = TENANT_LOCAL.get(component)
+    return split is not None and split.applies(spec)
 
 
 def enabled(spec: ProfileSpec, component: str) -> bool:

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiconform.api.constants import API_VERSION, KIND, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.api.constants import (
+    API_VERSION,
+    KIND,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_PROFILE,
+    MANAGED_BY_VALUE,
+)
 from aiconform.api.models import LabelSelector, ProfileSpec, Toleration
 from aiconform.conformance.facts import crd_problems, labels, meta, name
 from aiconform.kube import kinds
@@ -21,7 +28,6 @@ from aiconform.kube.snapshot import Obj, Snapshot
 
 Manifest = dict[str, Any]
 
-LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_NS_NAME = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 NAME_PREFIX = "aiconform-"
@@ -49,6 +55,19 @@ class Blocked(str):
     field to set). The component's state is `Blocked` (operator/reconciler._state), never `Ready`."""
 
     __slots__ = ()
+
+
+class Local(str):
+    """A note about one namespace (e.g. a tenant's Deployment left to its own HPA). Re-rendering that namespace
+    alone (components.TENANT_LOCAL) replaces its local notes; every other note must not depend on any one
+    namespace's objects."""
+
+    namespace: str
+
+    def __new__(cls, text: str, namespace: str) -> Local:
+        note = super().__new__(cls, text)
+        note.namespace = namespace
+        return note
 
 
 class Provided(str):

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 
 from aiconform.api.models import KedaSpec, ProfileSpec
 from aiconform.components._common import (
+    Local,
     Manifest,
     Plan,
     ProfileRef,
@@ -150,11 +151,16 @@ def plan(spec: ProfileSpec, snapshot: Snapshot, ref: ProfileRef) -> Plan:
         hpa = hpa_for(hpas, dep)
         foreign = None if hpa else foreign_scaled_object(scaled_objects, dep, ref)
         if hpa is not None:
-            notes.append(f"Deployment {dep_ref} has an HPA ({name(hpa)}): no ScaledObject created")
+            notes.append(
+                Local(f"Deployment {dep_ref} has an HPA ({name(hpa)}): no ScaledObject created", namespace(dep))
+            )
         elif foreign is not None:
             notes.append(
-                f"Deployment {dep_ref} is scaled by ScaledObject {name(foreign)} not managed by this profile: "
-                "no ScaledObject created"
+                Local(
+                    f"Deployment {dep_ref} is scaled by ScaledObject {name(foreign)} not managed by this profile: "
+                    "no ScaledObject created",
+                    namespace(dep),
+                )
             )
         else:
             objects.append(scaled_object(keda, dep, ref))

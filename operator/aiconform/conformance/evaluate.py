@@ -47,6 +47,9 @@ class Evaluation:
     should_met: int
     should_total: int
     conformant: bool
+    # Each check's own verdict, before declarations and `evidence.enforce`: what a later evaluation may reuse
+    # for a check none of whose sources changed (operator/incremental.py).
+    checked: Mapping[str, Verdict] = dataclasses.field(default_factory=dict)
 
     def verdict(self, requirement: str) -> Verdict | None:
         return next((v for v in self.verdicts if v.requirement == requirement), None)
@@ -97,18 +100,24 @@ def _with_declare_hint(verdict: Verdict, req: Requirement) -> Verdict:
     return dataclasses.replace(verdict, message=verdict.message + hint)
 
 
-def _verdict_for(req: Requirement, snapshot: Snapshot, spec: ProfileSpec) -> Verdict:
-    checked = evidence.enforce(_with_declare_hint(run_check(req.id, snapshot, spec), req))
+def _verdict_for(req: Requirement, raw: Verdict, spec: ProfileSpec) -> Verdict:
+    checked = evidence.enforce(_with_declare_hint(raw, req))
     declared = spec.requirements.get(req.id)  # type: ignore[call-overload]
     if declared is not None:
         return evidence.enforce(evidence.weigh_declaration(declared_verdict(req.id, declared), checked))
     return checked
 
 
-def evaluate(snapshot: Snapshot, spec: ProfileSpec, version: str) -> Evaluation:
-    """Evaluate `spec` on `snapshot` against checklist `version` ("v1.36"). KeyError if the version is unknown."""
+def evaluate(
+    snapshot: Snapshot, spec: ProfileSpec, version: str, reuse: Mapping[str, Verdict] | None = None
+) -> Evaluation:
+    """Evaluate `spec` on `snapshot` against checklist `version` ("v1.36"). KeyError if the version is unknown.
+    `reuse`: check verdicts (`Evaluation.checked` of an earlier evaluation with the same spec) still true of
+    this snapshot, because nothing their checks read has changed; every other check runs."""
     reqs = catalog.requirements_for(version)
-    verdicts = tuple(_verdict_for(r, snapshot, spec) for r in reqs)
+    reuse = reuse or {}
+    raw = {r.id: reuse[r.id] if r.id in reuse else run_check(r.id, snapshot, spec) for r in reqs}
+    verdicts = tuple(_verdict_for(r, raw[r.id], spec) for r in reqs)
     musts = [v for r, v in zip(reqs, verdicts, strict=True) if r.level == "MUST"]
     shoulds = [v for r, v in zip(reqs, verdicts, strict=True) if r.level == "SHOULD"]
     return Evaluation(
@@ -121,4 +130,5 @@ def evaluate(snapshot: Snapshot, spec: ProfileSpec, version: str) -> Evaluation:
         should_met=sum(is_met(v) for v in shoulds),
         should_total=len(shoulds),
         conformant=all(is_met(v) for v in musts),
+        checked=MappingProxyType(raw),
     )

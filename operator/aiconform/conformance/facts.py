@@ -40,7 +40,9 @@ MAX_EVIDENCE = 10  # evidence entries of one kind before "... and N more"
 
 def meta(obj: Obj) -> Mapping[str, Any]:
     value = obj.get("metadata")
-    return value if isinstance(value, Mapping) else {}
+    # `type(...) is dict` first: decoded JSON is plain dicts, and the ABC check costs a tenth of a second per
+    # pass at 5,000 namespaces (these accessors run hundreds of thousands of times).
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def name(obj: Obj) -> str:
@@ -53,17 +55,19 @@ def namespace(obj: Obj) -> str:
 
 def labels(obj: Obj) -> dict[str, str]:
     raw = meta(obj).get("labels")
+    if not raw:
+        return {}
     return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
 
 
 def spec_of(obj: Obj) -> Mapping[str, Any]:
     value = obj.get("spec")
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def status_of(obj: Obj) -> Mapping[str, Any]:
     value = obj.get("status")
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -71,7 +75,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 def as_map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def ref(kind: str, obj: Obj) -> str:

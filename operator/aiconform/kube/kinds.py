@@ -116,6 +116,13 @@ def is_managed(obj: Mapping[str, Any]) -> bool:
     return info is not None and info.managed
 
 
+def partition_of(ident: Ident) -> str:
+    """Where an object belongs when a pass redoes one namespace: its namespace, a Namespace's own name, "" for
+    everything else cluster-scoped."""
+    _, kind, namespace, name = ident
+    return name if kind == "Namespace" and not namespace else namespace
+
+
 def ident_of(obj: Mapping[str, Any]) -> Ident:
     """(group, kind, namespace, name): the same object whatever version it was read or written at."""
     meta = obj.get("metadata") or {}

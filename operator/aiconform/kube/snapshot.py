@@ -9,7 +9,7 @@ server returns them: the checks read a handful of fields and typed models would 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 Obj = Mapping[str, Any]
@@ -75,3 +75,46 @@ class Snapshot:
 
     def objects(self, key: str) -> tuple[Obj, ...]:
         return tuple(self.custom.get(key, ()))
+
+
+_CLUSTER_FIELDS = (
+    "nodes",
+    "apiservices",
+    "resource_slices",
+    "device_classes",
+    "validating_admission_policies",
+    "validating_admission_policy_bindings",
+    "validating_webhooks",
+)
+
+
+def within(snapshot: Snapshot, namespaces: frozenset[str], cluster: frozenset[str] | None = None) -> Snapshot:
+    """The snapshot as seen from `namespaces` alone: those Namespace objects and the namespaced objects in them;
+    of the cluster-scoped data, the fields and custom keys `cluster` names (None: all), CRDs, discovery and the
+    server version always. What a tenant-local component renders for these namespaces from it is what it renders
+    for them from the whole snapshot (components.TENANT_LOCAL; held by tests/unit/components)."""
+
+    def inside(objs: tuple[Obj, ...]) -> tuple[Obj, ...]:
+        return tuple(o for o in objs if (o.get("metadata") or {}).get("namespace") in namespaces)
+
+    def kept(key: str, objs: tuple[Obj, ...]) -> tuple[Obj, ...]:  # custom resources: cluster-scoped ones as asked
+        keep_cluster = cluster is None or key in cluster
+        out = []
+        for o in objs:
+            ns = (o.get("metadata") or {}).get("namespace")
+            if (ns in namespaces) if ns else keep_cluster:
+                out.append(o)
+        return tuple(out)
+
+    dropped = {f: () for f in _CLUSTER_FIELDS if cluster is not None and f not in cluster}
+    return replace(
+        snapshot,
+        namespaces=tuple(n for n in snapshot.namespaces if (n.get("metadata") or {}).get("name") in namespaces),
+        custom={key: kept(key, objs) for key, objs in snapshot.custom.items()},
+        deployments=inside(snapshot.deployments),
+        daemonsets=inside(snapshot.daemonsets),
+        pods=inside(snapshot.pods),
+        services=inside(snapshot.services),
+        hpas=inside(snapshot.hpas),
+        **dropped,  # type: ignore[arg-type]
+    )

@@ -195,7 +195,15 @@ SOURCES: tuple[Watched, ...] = (
     _ours("rbac.authorization.k8s.io/v1", "clusterrolebindings"),
 )
 
+# Pseudo-sources: what a pass reads that no watch delivers. The evaluator tells the view when they change.
+SCRAPES = "scrapes"  # Snapshot.scrapes, the DCGM exporter scrapes
+SCRAPE_READERS: tuple[str, ...] = ("accelerator_metrics",)  # held by tests/unit/test_source_parity.py
+
 BY_KEY: Mapping[str, Watched] = MappingProxyType({w.key: w for w in SOURCES})
+# Who reads each source (and pseudo-source): what a change to it makes a pass redo (operator/incremental.py).
+READERS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {**{w.key: frozenset(w.readers) for w in SOURCES}, SCRAPES: frozenset(SCRAPE_READERS)}
+)
 FIXED: tuple[Watched, ...] = tuple(w for w in SOURCES if w.version is not None)  # read wherever served
 STACKS: tuple[Watched, ...] = tuple(w for w in SOURCES if w.version is None)  # read once their CRD is Established
 

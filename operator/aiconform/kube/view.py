@@ -1,23 +1,36 @@
 """The operator's in-memory view of the cluster, fed by our list+watch loops (informer.py), read as a `Snapshot`.
 
-Every watched kind lands in one store keyed by (namespace, name); each change bumps a generation counter and
-wakes whoever waits for changes (the per-profile evaluators).
+Every watched kind lands in one store keyed by (namespace, name); each change bumps a generation counter, is
+written to a bounded change log (which source, which namespace, whose object) and wakes whoever waits for changes
+(the per-profile evaluators). A pass asks the log what changed since its last one (`changes_since`) and redoes only
+what reads that (operator/incremental.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.api.constants import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 from aiconform.kube import kinds, sources
 from aiconform.kube.snapshot import Obj, Scrape, Snapshot, established
 from aiconform.kube.sources import CUSTOM, KEEP_ALL, SOURCES, Trim, Watched
 
-__all__ = ["MAX_PENDING_DELETIONS", "ClusterView", "Owned", "Watched", "compact", "ident_of", "trim"]
+__all__ = [
+    "EVERYTHING",
+    "MAX_PENDING_DELETIONS",
+    "Change",
+    "ClusterView",
+    "Owned",
+    "Watched",
+    "compact",
+    "ident_of",
+    "trim",
+]
 
 
 _Leaf = tuple[tuple[str, Any], ...]
@@ -48,6 +61,20 @@ def trim(body: Mapping[str, Any], rule: Trim = KEEP_ALL) -> dict[str, Any]:
 
 
 MAX_PENDING_DELETIONS = 10_000
+# Changes remembered for the passes. A pass that falls further behind (the initial listing, a mass update) gets
+# None from `changes_since` and redoes everything.
+CHANGE_LOG = 20_000
+EVERYTHING = "*"  # the key of a change no source describes (a test's touch): every pass redoes everything
+
+
+@dataclass(frozen=True)
+class Change:
+    """What changed: a source (`sources.Watched.key`, or EVERYTHING), where, and whose object it was."""
+
+    key: str
+    namespace: str | None  # the object's namespace; a Namespace's own name; "" cluster-scoped; None: all of `key`
+    profile: str = ""  # the profile label of one of our objects ("" for everyone else's)
+    component: str = ""  # its component label
 
 
 def ident_of(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -73,6 +100,9 @@ class ClusterView:
         self._deleted: dict[str, list[kinds.Ident]] = {}
         self._deleted_events: dict[str, asyncio.Event] = {}
         self.generation = 0
+        self._log: deque[tuple[int, Change]] = deque()  # (generation, change), the last CHANGE_LOG of them
+        # Our objects by profile label and component label, so a pass finds its own without walking every store.
+        self._ours: dict[str, dict[str, dict[tuple[str, tuple[str, str]], Obj]]] = {}
         self._changed = asyncio.Event()
         self.server_version: str | None = None
         self.api_resources: frozenset[str] = frozenset()
@@ -94,19 +124,55 @@ class ClusterView:
             del pending[:-MAX_PENDING_DELETIONS]  # nobody takes them (no daemon for that profile): stay bounded
             self.deleted_event(profile).set()
         if event_type == "DELETED" or (managed_only and not ours):
-            if store.pop(ident, None) is None:
+            gone = store.pop(ident, None)
+            if gone is None:
                 return
+            self._index(key, ident, gone, None)
+            self._record(_change_of(key, gone))
         else:
             watched = sources.BY_KEY.get(key)
             trimmed = trim(body, watched.trim if watched is not None else KEEP_ALL)
-            if store.get(ident) == trimmed:
+            before = store.get(ident)
+            if before == trimmed:
                 return  # e.g. a resync or a status heartbeat that changed nothing we keep
             store[ident] = trimmed
-        self.touch()
+            self._index(key, ident, before, trimmed)
+            if before is not None and _owner_labels(before) != _owner_labels(trimmed):
+                self._record(_change_of(key, before))  # it stopped being (or became) one of a profile's objects
+            self._record(_change_of(key, trimmed))
 
-    def touch(self) -> None:
+    def _index(self, key: str, ident: tuple[str, str], before: Obj | None, after: Obj | None) -> None:
+        was = _owner_labels(before) if before is not None else ("", "")
+        now = _owner_labels(after) if after is not None else ("", "")
+        if was[0] and was != now:
+            self._ours.get(was[0], {}).get(was[1], {}).pop((key, ident), None)
+        if now[0] and after is not None:
+            self._ours.setdefault(now[0], {}).setdefault(now[1], {})[(key, ident)] = after
+
+    def _record(self, change: Change) -> None:
         self.generation += 1
+        self._log.append((self.generation, change))
+        if len(self._log) > CHANGE_LOG:
+            self._log.popleft()
         self._changed.set()
+
+    def changes_since(self, since: int) -> frozenset[Change] | None:
+        """The distinct changes after generation `since`, or None when the log no longer reaches back that far
+        (then everything counts as changed)."""
+        if since >= self.generation:
+            return frozenset()
+        if not self._log or self._log[0][0] > since + 1:
+            return None
+        out: set[Change] = set()
+        for gen, change in reversed(self._log):
+            if gen <= since:
+                break
+            out.add(change)
+        return frozenset(out)
+
+    def touch(self, key: str = EVERYTHING) -> None:
+        """Something no watch event describes changed (`key`: a pseudo-source such as "scrapes")."""
+        self._record(Change(key, None))
 
     async def wait_changed(self, since: int, timeout: float) -> bool:
         """Return True as soon as the generation moved past `since`, False after `timeout` seconds."""
@@ -136,9 +202,11 @@ class ClusterView:
     def drop(self, key: str) -> None:
         """Forget every object of `key` (its resource is no longer served): not deletions to repair."""
         if self._objects.get(key) or key in self._unreadable:
+            for ident, obj in self._objects.get(key, {}).items():
+                self._index(key, ident, obj, None)
             self._objects[key] = {}
             self._unreadable.pop(key, None)
-            self.touch()
+            self._record(Change(key, None))
 
     def set_unreadable(self, key: str, why: str | None) -> None:
         """Record that `key` cannot be listed (`why`), or that it can again (None). Changes wake the profiles:
@@ -149,7 +217,7 @@ class ClusterView:
             self._unreadable.pop(key, None)
         else:
             self._unreadable[key] = why
-        self.touch()
+        self._record(Change(key, None))
 
     def size(self) -> int:
         return sum(len(v) for v in self._objects.values())
@@ -157,20 +225,26 @@ class ClusterView:
     def objects(self, key: str) -> tuple[Obj, ...]:
         return tuple(self._objects.get(key, {}).values())
 
-    def managed(self, profile: str, uid: str) -> Owned:
+    def managed(self, profile: str, uid: str, where: Mapping[str, frozenset[str] | None] | None = None) -> Owned:
         """The objects the profile named `profile` (with `uid`) made, by identity, and those of them another
-        controller has since adopted (see kinds.ownership). Our labels only narrow the search."""
+        controller has since adopted (see kinds.ownership). Our labels only narrow the search. `where`: only
+        these components' objects (component → partitions, kinds.partition_of; None: all of its objects)."""
         out = Owned({}, {})
-        for store in self._objects.values():
-            for obj in store.values():
-                labels = (obj.get("metadata") or {}).get("labels") or {}
-                if labels.get(LABEL_MANAGED_BY) != MANAGED_BY_VALUE or labels.get(LABEL_PROFILE) != profile:
+        for component, objects in self._ours.get(profile, {}).items():
+            if where is not None and component not in where:
+                continue
+            parts = where.get(component) if where is not None else None
+            for (key, (namespace, name)), obj in objects.items():
+                # kinds.partition_of, from the store key alone: a pass that redoes one namespace walks every
+                # object of the component, and building each one's identity first cost most of it.
+                if parts is not None and (name if key == "namespaces" else namespace) not in parts:
                     continue
+                ident = kinds.ident_of(obj)
                 whose = kinds.ownership(obj, uid)
                 if whose == "ours":
-                    out.ours[kinds.ident_of(obj)] = obj
+                    out.ours[ident] = obj
                 elif whose == "adopted":
-                    out.adopted[kinds.ident_of(obj)] = obj
+                    out.adopted[ident] = obj
         return out
 
     def snapshot(self) -> Snapshot:
@@ -186,3 +260,18 @@ class ClusterView:
             unreadable=dict(self._unreadable),
             **fields,
         )
+
+
+def _owner_labels(obj: Obj) -> tuple[str, str]:
+    """(profile, component) of one of our objects (our managed-by label), else ("", "")."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(LABEL_MANAGED_BY) != MANAGED_BY_VALUE:
+        return "", ""
+    return str(labels.get(LABEL_PROFILE) or ""), str(labels.get(LABEL_COMPONENT) or "")
+
+
+def _change_of(key: str, obj: Obj) -> Change:
+    meta = obj.get("metadata") or {}
+    where = str(meta.get("name") or "") if key == "namespaces" else str(meta.get("namespace") or "")
+    profile, component = _owner_labels(obj)
+    return Change(key, where, profile, component)

@@ -96,6 +96,8 @@ class Decision:
     actions: tuple[Action, ...]
     conflicts: tuple[Conflict, ...]
     managed: Mapping[str, int]  # component → objects it has in the cluster (desired and present)
+    # (component, partition) → the same, by partition (kinds.partition_of: a namespace, "" cluster-scoped)
+    managed_in: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 def decide(
@@ -111,6 +113,7 @@ def decide(
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     managed: dict[str, int] = {}
+    managed_in: dict[tuple[str, str], int] = {}
     wanted: set[Key] = set()
     for component, objs in desired.items():
         managed.setdefault(component, 0)
@@ -125,6 +128,8 @@ def decide(
                 actions.append(Action("create", component, obj))
                 continue
             managed[component] += 1
+            where = (component, kinds.partition_of(key))
+            managed_in[where] = managed_in.get(where, 0) + 1
             if not is_subset(_content(obj), _content(have)):
                 actions.append(Action("update", component, obj))
     for key, have in sorted(existing.items()):
@@ -149,7 +154,7 @@ def decide(
         return (a.op == "delete", -i if a.op == "delete" else i)
 
     actions.sort(key=rank)
-    return Decision(tuple(actions), tuple(conflicts), managed)
+    return Decision(tuple(actions), tuple(conflicts), managed, managed_in)
 
 
 def audit_summary(actions: Iterable[Action], limit: int = 5) -> dict[str, list[str]]:
@@ -168,6 +173,11 @@ class Outcome:
     done: list[Action] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (component, what went wrong)
+    failed: list[Key] = field(default_factory=list)  # the object of each error, in step with `errors`
+
+    def fail(self, action: Action, what: str) -> None:
+        self.errors.append((action.component, what))
+        self.failed.append(action.key)
 
 
 async def execute(kube: KubeClient, actions: Iterable[Action]) -> Outcome:
@@ -226,10 +236,10 @@ async def _one(kube: KubeClient, action: Action, out: Outcome) -> None:
         elif action.op == "orphan" and exc.status in (409, 422):
             pass  # the uid test failed: a successor of the same name, not ours to touch
         else:
-            out.errors.append((action.component, f"{action.op} {describe(action.key)}: {exc}"))
+            out.fail(action, f"{action.op} {describe(action.key)}: {exc}")
     except Exception as exc:  # unknown kind, transport failure, a bug: reported, the pass goes on
         detail = str(exc) or type(exc).__name__
-        out.errors.append((action.component, f"{action.op} {describe(action.key)}: {detail}"))
+        out.fail(action, f"{action.op} {describe(action.key)}: {detail}")
 
 
 def orphan_patch(obj: Mapping[str, Any], owner_uid: str) -> list[dict[str, Any]]:

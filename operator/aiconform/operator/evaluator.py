@@ -18,15 +18,15 @@ import contextlib
 import copy
 import itertools
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
 
 from aiconform.api.constants import CONDITION_CONFORMANT, CONDITION_READY, GROUP, PLURAL, VERSION
 from aiconform.api.models import ProfileSpec, ValidationError, validate_profile
-from aiconform.components import COMPONENTS
+from aiconform.components import COMPONENTS, tenant_local
 from aiconform.conformance import catalog
 from aiconform.conformance.evaluate import Evaluation, evaluate
 from aiconform.conformance.probemerge import merge_evaluation
@@ -37,10 +37,11 @@ from aiconform.kube.client import KubeApiError, KubeClient
 from aiconform.kube.informer import Informers, backoff, builtin_sources, custom_sources
 from aiconform.kube.kubeconfig import KopfLogin
 from aiconform.kube.snapshot import Snapshot
-from aiconform.kube.sources import FIXED, STACKS, Watched
+from aiconform.kube.sources import FIXED, SCRAPES, STACKS, Watched
 from aiconform.kube.view import ClusterView
 from aiconform.operator import gcpause, metrics, reconciler
 from aiconform.operator.conditions import flips, set_condition, utc_now
+from aiconform.operator.incremental import FULL, Scope, scope_of
 from aiconform.operator.reconciler import ProfileMemory, reconcile_components
 from aiconform.operator.status import (
     SpecError,
@@ -85,6 +86,13 @@ class ProfileState:
     memory: ProfileMemory
     last_written: dict[str, Any] | None = None  # our own last status write (newer than the live body for a while)
     probes: tuple[Verdict, ...] = ()  # the last run of the profile's probes (spec.probes), merged into every pass
+    # What the last pass saw: the view's generation (changes after it are the next pass's to redo), the spec's
+    # generation, and each check's verdict (reused while nothing the check reads changes).
+    since: int | None = None
+    spec_generation: int | None = None
+    checked: Mapping[str, Verdict] = field(default_factory=dict)
+    last_components: dict[str, Any] | None = None  # status.components of the last pass
+    poked: asyncio.Event = field(default_factory=asyncio.Event)  # a pass is due for this profile alone (probes)
 
 
 # --- pure ---------------------------------------------------------------------------------------------------
@@ -117,9 +125,11 @@ def decide(
     snapshot: Snapshot,
     components: dict[str, Any] | None = None,
     probes: Sequence[Verdict] = (),
+    reuse: Mapping[str, Verdict] | None = None,
 ) -> tuple[dict[str, Any], Evaluation | None]:
     """Pure: the status this profile should have, given the snapshot (its server version included) and the
-    last probe verdicts (merged over the checks': conformance/probemerge)."""
+    last probe verdicts (merged over the checks': conformance/probemerge). `reuse`: check verdicts still true of
+    this snapshot (nothing their checks read changed since)."""
     spec = read_profile(body)
     generation = int(body.metadata.get("generation") or 0)
     if isinstance(spec, SpecError):
@@ -128,7 +138,7 @@ def decide(
     resolution = catalog.resolve_version(spec.kubernetes_version, snapshot.server_version)
     evaluation = None
     if resolution.ok and resolution.version is not None:
-        evaluation = merge_evaluation(evaluate(snapshot, spec, resolution.version), probes)
+        evaluation = merge_evaluation(evaluate(snapshot, spec, resolution.version, reuse), probes)
     return build_status(old, facts, resolution, generation, now, evaluation, components), evaluation
 
 
@@ -265,8 +275,10 @@ class Operator:
         try:
             kube = self.kept_client("pass")
             version = await kube.version()
-            self.view.server_version = version.get("gitVersion")
-            self.view.api_resources = await collect.discover(kube)
+            server_version, api_resources = version.get("gitVersion"), await collect.discover(kube)
+            if (server_version, api_resources) != (self.view.server_version, self.view.api_resources):
+                self.view.server_version, self.view.api_resources = server_version, api_resources
+                self.view.touch()  # what is served decides what checks and components do: every pass redoes all
             self.discovery_generation = marker
         except (KubeApiError, collect.CollectError, OSError, RuntimeError) as exc:
             logger.warning("Discovery failed, retrying at the next evaluation: %s", exc)
@@ -278,6 +290,7 @@ class Operator:
         scrapes = await collect.scrape_exporters(self.view.objects("pods"), SCRAPE_TIMEOUT)
         if scrapes != self.view.scrapes:
             self.view.scrapes = scrapes
+            self.view.touch(SCRAPES)
             logger.debug("DCGM scrapes changed: %d targets", len(scrapes))
 
     async def ensure_listed(self, logger: kopf.Logger) -> None:
@@ -326,36 +339,56 @@ class Operator:
 
     # --- one pass -------------------------------------------------------------------------------------------
 
-    async def evaluate_once(self, body: kopf.Body, logger: kopf.Logger) -> None:
+    async def evaluate_once(self, body: kopf.Body, logger: kopf.Logger, full: bool = True) -> None:
         started = time.monotonic()
         try:
             await self.ensure_listed(logger)
             await self.refresh_discovery(logger)
             await self.refresh_scrapes(logger)
-            await self.run_pass(body, logger)
+            await self.run_pass(body, logger, full=full)
         except Exception:
             metrics.RECONCILE_ERRORS.inc()
+            self.state(str(body.metadata.uid)).spec_generation = None  # the next pass redoes everything
             logger.exception("Evaluation failed; retrying at the next change or interval")
         finally:
             metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
             self.last_evaluation = utc_now()
             gcpause.settle()  # a pass leaves thousands of new long-lived manifests and view entries behind
 
-    async def run_pass(self, body: kopf.Body, logger: kopf.Logger) -> dict[str, Any]:
+    def scope(self, body: kopf.Body, state: ProfileState, full: bool = False) -> Scope:
+        """What a pass for this profile must redo now (operator/incremental.py): everything when asked, on the
+        first pass, after a spec change, or when the change log cannot tell."""
+        spec = read_profile(body)
+        generation = body.metadata.get("generation")
+        if full or state.since is None or isinstance(spec, SpecError) or generation != state.spec_generation:
+            return FULL
+        changes = self.view.changes_since(state.since)
+        return scope_of(changes, body.metadata.name or "", COMPONENTS, lambda c: tenant_local(spec, c))
+
+    async def run_pass(self, body: kopf.Body, logger: kopf.Logger, full: bool = True) -> dict[str, Any]:
         """One pass on the view as it is: render, decide, apply, evaluate, and write the status if it changed.
-        Returns the status the profile should have. Needs no listing: unit tests run it on a filled view."""
+        Unless `full`, only what reads a change since the profile's last pass is redone. Returns the status the
+        profile should have. Needs no listing: unit tests run it on a filled view."""
         name = body.metadata.name or ""
         state = self.state(str(body.metadata.uid))
-        components = await self._reconcile_components(body, state, logger)
+        scope = self.scope(body, state, full)
+        state.since, state.spec_generation = self.view.generation, body.metadata.get("generation")
+        metrics.PASSES.labels("full" if scope.full else "partial").inc()
+        logger.debug("Pass: %s", scope.describe())
+        components = await self._reconcile_components(body, state, logger, scope)
         # Our own last write is newer than the daemon's live body until the watch delivers it back.
         old = state.last_written or dict(body.get("status") or {})
         # The checks take seconds at scale: in a thread, on a snapshot taken here (the loop mutates the view).
         # kopf updates the daemon's body in place: the thread gets a copy.
         frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
         now = utc_now()
+        reuse = {} if scope.full else {k: v for k, v in state.checked.items() if k not in scope.checks}
         new, evaluation = await asyncio.to_thread(
-            gcpause.uninterrupted, decide, frozen, old, now, self.view.snapshot(), components, state.probes
+            gcpause.uninterrupted, decide, frozen, old, now, self.view.snapshot(), components, state.probes, reuse
         )
+        state.checked = evaluation.checked if evaluation is not None else {}
+        if evaluation is not None:
+            metrics.CHECKS_RUN.inc(len(evaluation.checked) - len(reuse.keys() & evaluation.checked.keys()))
         new = with_heartbeat(old, new, now)
         diff = status_patch(old, new)
         if diff:
@@ -369,19 +402,27 @@ class Operator:
         return new
 
     async def _reconcile_components(
-        self, body: kopf.Body, state: ProfileState, logger: kopf.Logger
+        self, body: kopf.Body, state: ProfileState, logger: kopf.Logger, scope: Scope = FULL
     ) -> dict[str, Any] | None:
         spec = read_profile(body)
         if isinstance(spec, SpecError) or body.metadata.get("deletionTimestamp"):
             return None
-        owned = self.view.managed(body.metadata.name or "", str(body.metadata.uid))
+        redo = None if scope.full else scope.components
+        if redo is not None and not redo and state.last_components is not None:
+            return state.last_components  # nothing any component reads changed
+        owned = self.view.managed(body.metadata.name or "", str(body.metadata.uid), redo)
         kube = None if spec.mode == "Audit" else self.kept_client("pass")
         try:
-            return await reconcile_components(body, spec, self.view.snapshot(), owned, kube, logger, state.memory)
+            status = await reconcile_components(
+                body, spec, self.view.snapshot(), owned, kube, logger, state.memory, redo
+            )
         except Exception as exc:  # the checks and the status write still happen; the components say what broke
             logger.exception("Reconciling the components failed")
+            state.spec_generation = None  # what the components keep may be half updated: redo it all next time
             message = f"pass failed: {exc}"[:4000]
             return {c: {"state": "Degraded", "message": message, "managed": 0} for c in COMPONENTS}
+        state.last_components = status
+        return status
 
     # --- the daemon -----------------------------------------------------------------------------------------
 
@@ -417,11 +458,11 @@ class Operator:
                 for verdict in verdicts:
                     logger.info("Probe %s: %s (%s)", verdict.requirement, verdict.status, verdict.reason)
                 state.probes = tuple(verdicts)
-                self.view.touch()  # a pass merges them now rather than at the next change
+                state.poked.set()  # this profile's next pass merges them now rather than at the next change
                 wait = float(spec.probes.interval_seconds)
             elif state.probes:
                 state.probes = ()
-                self.view.touch()
+                state.poked.set()
             deadline = self.clock() + wait
             # A spec edit (e.g. probes turned on) is seen within a second; a stop at once.
             while not stopped and self.clock() < deadline and body.metadata.get("generation") == generation:
@@ -443,17 +484,32 @@ class Operator:
                 await asyncio.wait_for(self.view.deleted_event(name).wait(), timeout=1.0)
 
     async def _evaluate_until_stopped(self, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
+        """A full pass now and at every interval (the safety net); in between, a pass that redoes only what
+        reads what changed, and none for a change nothing of this profile reads."""
+        state = self.state(str(body.metadata.uid))
+        full = True
         while not stopped:
-            since = self.view.generation
             generation = body.metadata.get("generation")
-            await self.evaluate_once(body, logger)
+            state.poked.clear()
+            await self.evaluate_once(body, logger, full=full)
             deadline = self.clock() + interval_of(body)
+            full = True  # unless something wakes it first
             while not stopped and self.clock() < deadline:
                 # The daemon's body is kopf's live view: a spec edit shows up as a new generation.
                 wait = min(1.0, max(0.0, deadline - self.clock()))
+                since = self.view.generation if state.since is None else state.since
                 changed = await self.view.wait_changed(since, timeout=wait)
-                if changed or body.metadata.get("generation") != generation:
+                if body.metadata.get("generation") != generation or state.poked.is_set():
+                    full = False  # a new spec generation makes the pass full by itself (scope)
                     await asyncio.sleep(DEBOUNCE)
+                    break
+                if changed:
+                    await asyncio.sleep(DEBOUNCE)
+                    if self.scope(body, state).idle:  # nothing this profile reads: no pass
+                        state.since = self.view.generation
+                        metrics.PASSES.labels("skipped").inc()
+                        continue
+                    full = False
                     break
 
     # --- deletion -------------------------------------------------------------------------------------------

@@ -23,6 +23,19 @@ RECONCILE_ERRORS = Counter(
     "Reconciles that failed for an operational reason (API unreachable, internal error).",
     registry=REGISTRY,
 )
+# Which passes ran: "full" (everything redone), "partial" (only what reads what changed), "skipped" (a change
+# no part of the profile reads: no pass at all). operator/incremental.py.
+PASSES = Counter(
+    "aiconform_passes",
+    "Evaluation passes by scope: full, partial or skipped.",
+    ["scope"],
+    registry=REGISTRY,
+)
+CHECKS_RUN = Counter(
+    "aiconform_checks_run",
+    "Conformance checks run (a partial pass runs only those whose sources changed).",
+    registry=REGISTRY,
+)
 PROFILE_READY = Gauge(
     "aiconform_profile_ready",
     "1 when the profile's Ready condition is True, else 0.",

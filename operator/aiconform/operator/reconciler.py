@@ -17,9 +17,22 @@ from typing import Any
 import kopf
 
 from aiconform.api.models import ProfileSpec
-from aiconform.components import COMPONENTS, EMPTY_PLAN, LABEL_COMPONENT, Blocked, Plan, ProfileRef, Provided, enabled
+from aiconform.components import (
+    COMPONENTS,
+    EMPTY_PLAN,
+    LABEL_COMPONENT,
+    TENANT_LOCAL,
+    Blocked,
+    Local,
+    Plan,
+    ProfileRef,
+    Provided,
+    enabled,
+)
 from aiconform.kube.client import KubeClient
-from aiconform.kube.snapshot import Obj, Snapshot
+from aiconform.kube.kinds import ident_of as kinds_ident
+from aiconform.kube.kinds import partition_of
+from aiconform.kube.snapshot import Obj, Snapshot, within
 from aiconform.kube.view import Owned
 from aiconform.operator import applier, gcpause, metrics
 from aiconform.operator.applier import Action, Conflict, Key, describe, key_of, label_manager
@@ -27,6 +40,39 @@ from aiconform.operator.applier import Action, Conflict, Key, describe, key_of, 
 FOREIGN_RECHECK = 60.0  # seconds before a name clash is tried again (the user may have removed their object)
 RUNAWAY_WINDOW = 60.0
 RUNAWAY_LIMIT = 5  # updates of one object within the window: something fights us or we never converge
+
+
+Parts = frozenset[str] | None  # partitions (kinds.partition_of) a pass redoes for a component; None: all of it
+RENDERING = "\x00rendering"  # the partition a component's rendering failure is kept under
+
+
+@dataclass
+class Ledger:
+    """What one component's status is made of, by partition (a namespace, "" for the rest), kept between passes:
+    a pass that re-renders a few namespaces replaces their part and still says the whole."""
+
+    managed: dict[str, int] = field(default_factory=dict)  # objects desired and present
+    pending: dict[str, list[Action]] = field(default_factory=dict)  # actions not done (only non-empty parts)
+    conflicts: dict[str, list[Conflict]] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # the notes of its last whole rendering, but the Local ones
+    local: dict[str, tuple[str, ...]] = field(default_factory=dict)  # Local notes by namespace
+    patched: set[str] = field(default_factory=set)  # namespaces it puts labels on (field patches)
+
+    def replace(self, parts: Parts) -> None:
+        """Forget `parts` (None: everything) before recording them anew."""
+        if parts is None:
+            self.managed, self.pending, self.conflicts, self.errors, self.local = {}, {}, {}, {}, {}
+            self.patched = set()
+            return
+        for book in (self.managed, self.pending, self.conflicts, self.errors, self.local):
+            for part in parts:
+                book.pop(part, None)
+        self.errors.pop(RENDERING, None)
+        self.patched -= parts
+
+    def all_notes(self) -> tuple[str, ...]:
+        return (*self.notes, *(n for part in sorted(self.local) for n in self.local[part]))
 
 
 @dataclass
@@ -43,6 +89,7 @@ class ProfileMemory:
     # that get deleted costs microseconds.
     desired: dict[Key, tuple[str, bytes]] = field(default_factory=dict)
     reported: set[str] = field(default_factory=set)  # failures already posted as Events
+    ledgers: dict[str, Ledger] = field(default_factory=dict)  # by component: the parts of its status
 
     def known_foreign(self) -> dict[Key, str]:
         now = self.clock()
@@ -70,9 +117,14 @@ def _namespaces_with_our_labels(snapshot: Snapshot, manager: str) -> dict[str, O
     return out
 
 
-def _unlabel_actions(snapshot: Snapshot, wanted: set[str], profile: str) -> list[Action]:
-    """Release this profile's labels on namespaces no longer selected: an empty configuration under its manager."""
+def _unlabel_actions(
+    snapshot: Snapshot, wanted: set[str], profile: str, only: frozenset[str] | None = None
+) -> list[Action]:
+    """Release this profile's labels on namespaces no longer selected: an empty configuration under its manager.
+    `only`: look at these namespaces alone (a pass that redoes a few)."""
     manager = label_manager(profile)
+    if only is not None:
+        snapshot = within(snapshot, only)
     return [
         Action(
             "label",
@@ -135,37 +187,62 @@ async def reconcile_components(
     kube: KubeClient | None,
     logger: kopf.Logger,
     memory: ProfileMemory,
+    redo: Mapping[str, Parts] | None = None,
 ) -> dict[str, Any]:
-    """One pass. `owned`: this profile's objects (and those another controller adopted); `kube` None means Audit
-    (no writes). Never raises for one object or one component: what fails is reported on its component."""
+    """One pass. `owned`: this profile's objects (and those another controller adopted), at least those `redo`
+    covers; `kube` None means Audit (no writes). `redo`: the components to render, each in some partitions or
+    wholly (operator/incremental.py); None: every component wholly. The others keep what their last pass
+    found. Never raises for one object or one component: what fails is reported on its component."""
     uid, name = str(body.metadata.uid), body.metadata.name or ""
+    redo = {c: None for c in COMPONENTS} if redo is None else {c: redo[c] for c in COMPONENTS if c in redo}
+    redo = {c: parts if c in memory.ledgers else None for c, parts in redo.items()}  # the first time: wholly
+    whole = len(redo) == len(COMPONENTS) and all(parts is None for parts in redo.values())
+    label_scope = None if whole else _partitions(redo)
+    if label_scope and redo.get("seccomp", frozenset()) is not None:  # releasing labels is seccomp's to report
+        redo["seccomp"] = redo.get("seccomp", frozenset()) | label_scope  # type: ignore[operator]
     existing = owned.ours
     # Adopted objects are left alone: never updated, never pruned; a desired one of the same name is a clash.
     foreign = {**memory.known_foreign(), **{k: adopted_reason(o) for k, o in owned.adopted.items()}}
     # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
     # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
-    notes, patches, decision, kept, failed = await asyncio.to_thread(
-        gcpause.uninterrupted, _plan, spec, snapshot, existing, foreign, uid, name, kube is not None
+    rendered = await asyncio.to_thread(
+        gcpause.uninterrupted, _plan, spec, snapshot, existing, foreign, uid, name, kube is not None, redo
     )
-    wanted_labels = {p["metadata"]["name"] for ps in patches.values() for p in ps}
-    actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name)
+    decision, failed = rendered.decision, rendered.failed
+    for component, parts in redo.items():
+        ledger = memory.ledgers.setdefault(component, Ledger())
+        ledger.replace(parts)
+        if component not in failed:
+            if parts is None:
+                ledger.notes = tuple(n for n in rendered.notes[component] if not isinstance(n, Local))
+            for note in rendered.notes[component]:
+                if isinstance(note, Local):
+                    ledger.local[note.namespace] = (*ledger.local.get(note.namespace, ()), note)
+            ledger.patched |= {p["metadata"]["name"] for p in rendered.patches[component]}
+    wanted_labels = set().union(*(ledger.patched for ledger in memory.ledgers.values()))
+    actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name, label_scope)
     seen = memory.seen
     seen.update(existing)
     conflicts = list(decision.conflicts)
-    errors: list[tuple[str, str]] = [(c, f"rendering failed: {why}") for c, why in failed.items()]
+    errors: list[tuple[str, str, str]] = [(c, RENDERING, f"rendering failed: {why}") for c, why in failed.items()]
     done: list[Action] = []
     if kube is not None:
-        # A component that failed to render keeps its last manifests for the fast repair path.
-        held = {k: v for k, v in memory.desired.items() if v[0] in failed} if failed else {}
-        memory.desired = {**held, **kept}
+        _keep_desired(memory, redo, rendered.kept, failed)
         # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
         # actions was quadratic (most of a 7,000-object pass).
         paused = {id(a) for a in actions if memory.runaway(a)}
         runnable = [a for a in actions if id(a) not in paused]
         for stuck in (a for a in actions if id(a) in paused):
-            errors.append((stuck.component, f"{describe(stuck.key)} changes back after every update; paused"))
+            errors.append(
+                (
+                    stuck.component,
+                    partition_of(stuck.key),
+                    f"{describe(stuck.key)} changes back after every update; paused",
+                )
+            )
         outcome = await applier.execute(kube, runnable)
-        done, errors = outcome.done, errors + outcome.errors
+        done = outcome.done
+        errors += [(c, partition_of(key), e) for (c, e), key in zip(outcome.errors, outcome.failed, strict=True)]
         now = memory.clock()
         for conflict in outcome.conflicts:
             memory.foreign[conflict.key] = (conflict.reason, now)
@@ -173,41 +250,93 @@ async def reconcile_components(
         conflicts += outcome.conflicts
         for action in done:
             _record(body, action, memory, now, logger)
-    _report_failures(body, memory, errors, logger)
     for conflict in decision.conflicts:
         logger.debug("Still in the way: %s", conflict.message())
     finished = {id(a) for a in done}
-    pending = [a for a in actions if id(a) not in finished]
+    for (component, part), n in decision.managed_in.items():
+        _book(memory, component).managed[part] = n
+    for action in done:
+        if action.op == "create":
+            book = _book(memory, action.component).managed
+            part = partition_of(action.key)
+            book[part] = book.get(part, 0) + 1
+    for action in actions:
+        if id(action) not in finished:
+            _book(memory, action.component).pending.setdefault(partition_of(action.key), []).append(action)
+    for conflict in conflicts:
+        _book(memory, conflict.component).conflicts.setdefault(partition_of(conflict.key), []).append(conflict)
+    for component, part, error in errors:
+        _book(memory, component).errors.setdefault(part, []).append(error)
+    _report_failures(body, memory, logger)
     status: dict[str, Any] = {}
     for component in COMPONENTS:
-        mine = [a for a in pending if a.component == component]
+        ledger = memory.ledgers.get(component, Ledger())
         status[component] = _state(
             component,
             enabled(spec, component),
             kube is None,
-            decision.managed.get(component, 0) + _created(done, component),
-            mine,
-            [c for c in conflicts if c.component == component],
-            [e for c, e in errors if c == component],
-            notes.get(component, ()),
+            sum(ledger.managed.values()),
+            [a for part in sorted(ledger.pending) for a in ledger.pending[part]],
+            [c for part in sorted(ledger.conflicts) for c in ledger.conflicts[part]],
+            [e for part in sorted(ledger.errors) for e in ledger.errors[part]],
+            ledger.all_notes(),
         )
-    metrics.set_managed(name, existing)
+    if whole:
+        metrics.set_managed(name, existing)  # the counts of a whole pass (a partial one sees only its parts)
     return status
+
+
+def _book(memory: ProfileMemory, component: str) -> Ledger:
+    return memory.ledgers.setdefault(component, Ledger())
+
+
+def _partitions(redo: Mapping[str, Parts]) -> frozenset[str]:
+    return frozenset().union(*(parts for parts in redo.values() if parts is not None))
+
+
+def _keep_desired(
+    memory: ProfileMemory, redo: Mapping[str, Parts], kept: dict[Key, tuple[str, bytes]], failed: Mapping[str, str]
+) -> None:
+    """memory.desired for the fast repair path: the redone parts replaced by what was rendered now; a component
+    that failed to render keeps its last manifests."""
+    desired = memory.desired
+    gone = [
+        key
+        for key, (component, _) in desired.items()
+        if component in redo
+        and component not in failed
+        and (redo[component] is None or partition_of(key) in redo[component])  # type: ignore[operator]
+    ]
+    for key in gone:
+        del desired[key]
+    desired.update(kept)
 
 
 def adopted_reason(obj: Obj) -> str:
     return f"was made by aiconform and is now also owned by {applier.owners_text(obj)}"
 
 
-def _report_failures(
-    body: kopf.Body, memory: ProfileMemory, errors: list[tuple[str, str]], logger: kopf.Logger
-) -> None:
+def _report_failures(body: kopf.Body, memory: ProfileMemory, logger: kopf.Logger) -> None:
     """An Event and a log line per failure when it first appears (not on every pass while it lasts)."""
-    now = {f"{c}: {e}" for c, e in errors}
+    now = {
+        f"{component}: {error}"
+        for component, ledger in memory.ledgers.items()
+        for errors in ledger.errors.values()
+        for error in errors
+    }
     for line in sorted(now - memory.reported):
         logger.warning("Component action failed: %s", line)
         kopf.warn(body, reason="ApplyFailed", message=line[:1000])
     memory.reported = now
+
+
+@dataclass(frozen=True)
+class Rendered:
+    notes: dict[str, tuple[str, ...]]  # by component: all its notes (a partial rendering: its Local ones there)
+    patches: Mapping[str, tuple[Mapping[str, Any], ...]]  # by component: the field patches rendered
+    decision: applier.Decision
+    kept: dict[Key, tuple[str, bytes]]  # the manifests for memory.desired (when kept)
+    failed: dict[str, str]  # components whose rendering failed, with why
 
 
 def _plan(
@@ -218,26 +347,66 @@ def _plan(
     uid: str,
     name: str,
     keep: bool,
-) -> tuple[dict[str, tuple[str, ...]], dict[str, Any], applier.Decision, dict[Key, tuple[str, bytes]], dict[str, str]]:
-    """Render and decide (pure): the notes and field patches by component, the decision, (with `keep`) the
-    manifests for memory.desired, and the components whose rendering failed, with why. A failed component's
-    objects are held out of the decision: nothing of it is pruned because it could not say what it wants."""
+    redo: Mapping[str, Parts],
+) -> Rendered:
+    """Render and decide (pure) the parts `redo` names: a component wholly, or in some partitions from the
+    snapshot as those namespaces see it (`within`; components.TENANT_LOCAL says that gives the same there).
+    A failed component's objects are held out of the decision: nothing of it is pruned because it could not say
+    what it wants."""
     plans: dict[str, Plan] = {}
     failed: dict[str, str] = {}
     ref = ProfileRef(name, uid)
-    for component, plan_fn in COMPONENTS.items():
+    views: dict[tuple[frozenset[str], frozenset[str] | None], Snapshot] = {}
+    for component, parts in redo.items():
+        seen_from = snapshot if parts is None else _seen_from(snapshot, parts, component, views)
         try:
-            plans[component] = plan_fn(spec, snapshot, ref) if enabled(spec, component) else EMPTY_PLAN
+            plan = COMPONENTS[component](spec, seen_from, ref) if enabled(spec, component) else EMPTY_PLAN
         except Exception as exc:  # a bug or an input no component foresaw: report it, keep the rest going
             failed[component] = f"{type(exc).__name__}: {exc}"
-            plans[component] = EMPTY_PLAN
-    held = {k: o for k, o in existing.items() if _component_of(o) not in failed}
+            plan = EMPTY_PLAN
+        plans[component] = plan if parts is None else _restrict(plan, parts)
+
+    whole = len(redo) == len(COMPONENTS) and all(parts is None for parts in redo.values())
+
+    def redone(obj: Obj) -> bool:
+        component = _component_of(obj)
+        if component not in COMPONENTS:
+            return whole  # one of ours no component claims: pruned by a whole pass
+        parts = redo.get(component, ())
+        return component not in failed and (parts is None or partition_of(kinds_ident(obj)) in parts)
+
+    held = {k: o for k, o in existing.items() if redone(o)}
     objects = {c: p.objects for c, p in plans.items() if c not in failed}
     patches = {c: p.field_patches for c, p in plans.items()}
-    namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces}
+    targets = {p["metadata"]["name"] for ps in patches.values() for p in ps}
+    namespaces = {ns["metadata"]["name"]: ns for ns in snapshot.namespaces if ns["metadata"]["name"] in targets}
     decision = applier.decide(objects, patches, held, foreign, namespaces, name)
     notes = {c: p.notes for c, p in plans.items()}
-    return notes, patches, decision, encode_desired(objects) if keep else {}, failed
+    return Rendered(notes, patches, decision, encode_desired(objects) if keep else {}, failed)
+
+
+def _seen_from(
+    snapshot: Snapshot,
+    parts: frozenset[str],
+    component: str,
+    views: dict[tuple[frozenset[str], frozenset[str] | None], Snapshot],
+) -> Snapshot:
+    """The snapshot as `parts` see it, with the cluster-scoped data the component's namespace part reads."""
+    reads = TENANT_LOCAL[component].cluster_reads if component in TENANT_LOCAL else None
+    held = views.get((parts, reads))
+    if held is None:
+        held = views[(parts, reads)] = within(snapshot, parts, reads)
+    return held
+
+
+def _restrict(plan: Plan, parts: frozenset[str]) -> Plan:
+    """The part of a plan rendered from `within(snapshot, parts)` that is true of those partitions."""
+    return Plan(
+        objects=tuple(o for o in plan.objects if partition_of(kinds_ident(o)) in parts),
+        field_patches=tuple(p for p in plan.field_patches if partition_of(kinds_ident(p)) in parts),
+        notes=tuple(n for n in plan.notes if isinstance(n, Local) and n.namespace in parts),
+        skipped=plan.skipped,
+    )
 
 
 def _component_of(obj: Obj) -> str:

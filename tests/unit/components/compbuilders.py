@@ -199,7 +199,7 @@ def render(plan: Plan) -> str:
     doc: dict[str, Any] = {
         "objects": list(plan.objects),
         "field_patches": list(plan.field_patches),
-        "notes": [n for n in plan.notes if not isinstance(n, kinds)],
+        "notes": [str(n) for n in plan.notes if not isinstance(n, kinds)],
         "skipped": list(plan.skipped),
     }
     # What sets the component's state, written only when there is some (the other golden files stay as they were).
