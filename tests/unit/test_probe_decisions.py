@@ -5,12 +5,13 @@ controller's ScalingActive says and which metrics API it names. Their I/O runs o
 
 from __future__ import annotations
 
-from typing import Any, get_args
+import asyncio
+from typing import Any, cast, get_args
 
 import pytest
 
 from aiconform.api.models import ProbeName, ProbesSpec
-from aiconform.kube.client import KubeApiError
+from aiconform.kube.client import KubeApiError, KubeClient
 from aiconform.probes import PROBES
 from aiconform.probes.autoscaling import (
     SETTLE_NOTHING_ANSWERS,
@@ -22,8 +23,9 @@ from aiconform.probes.autoscaling import (
 )
 from aiconform.probes.autoscaling import hpa as hpa_body
 from aiconform.probes.inference import accepted_class, gateway_body, gateway_state, route_body, route_state
-from aiconform.probes.record import condition_of, condition_text, namespace_name
+from aiconform.probes.record import Record, condition_of, condition_text, namespace_name
 from aiconform.probes.robust import TARGETS, invalid_objects, reconciled, refusal
+from aiconform.probes.sandbox import Sandbox
 
 LABELS = {"app.kubernetes.io/managed-by": "aiconform", "aiconform.io/probe": "x", "aiconform.io/probe-run": "r"}
 
@@ -244,3 +246,44 @@ def test_autoscaler_bodies_are_bounded_and_need_nothing_outside() -> None:
     assert [t["type"] for t in so["triggers"]] == ["cron"]  # computed by KEDA itself: no server to query
     hpa = hpa_body("ns", LABELS)["spec"]
     assert hpa["maxReplicas"] == 2 and hpa["metrics"][0]["resource"]["name"] == "cpu"
+
+
+# --- the sandbox's create retry (a fake client: only the retry rule is under test) ----------------------------
+
+
+class _Quota403:
+    """Answers a POST with quota admission's transient 403 `times` times, then with the object."""
+
+    def __init__(self, times: int, message: str = "status unknown for quota: probe") -> None:
+        self.times, self.message, self.posts = times, message, 0
+
+    async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+        self.posts += 1
+        if self.posts <= self.times:
+            raise KubeApiError(403, f'gateways "probe" is forbidden: {self.message}')
+        return {"kind": "Gateway"}
+
+
+def _box(kube: _Quota403, timeout: float = 5.0) -> Sandbox:
+    return Sandbox(cast(KubeClient, kube), Record(probe="ai_inference"), prefix="p-", timeout=timeout)
+
+
+GATEWAY = {"kind": "Gateway", "metadata": {"name": "probe", "namespace": "p"}}
+
+
+def test_a_create_is_retried_while_quota_admission_has_not_seen_the_quota() -> None:
+    kube = _Quota403(times=2)
+    box = _box(kube)
+    assert asyncio.run(box.create("/apis/x/gateways", GATEWAY, "create Gateway probe", owned=False)) == {
+        "kind": "Gateway"
+    }
+    assert kube.posts == 3 and box.record.steps[-1].ok
+
+
+@pytest.mark.parametrize(("message", "timeout"), [("exceeded quota: probe", 5.0), ("status unknown for quota", 0.0)])
+def test_other_refusals_and_the_deadline_end_the_retry(message: str, timeout: float) -> None:
+    kube = _Quota403(times=100, message=message)
+    box = _box(kube, timeout=timeout)
+    with pytest.raises(KubeApiError):
+        asyncio.run(box.create("/apis/x/gateways", GATEWAY, "create Gateway probe", owned=False))
+    assert kube.posts == 1 and not box.record.steps[-1].ok
