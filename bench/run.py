@@ -659,7 +659,7 @@ async def measured(b: Bench) -> None:
     finally:
         b.signal_operator(signal.SIGCONT)
     b.phase("catch_up")
-    b.results["setup"]["operator_catch_up_s"] = await b.quiesce()
+    b.results["setup"]["operator_catch_up_s"] = await b.quiesce(b.args.catch_up_timeout)
     if b.args.drift:
         b.phase("drift")
         await b.drift()
@@ -692,6 +692,12 @@ def main(argv: list[str] | None = None) -> int:
         help="bound on the kubectl baseline; past it, how many it applied is reported (default 3600 s)",
     )
     p.add_argument("--warmup-seconds", type=float, default=15.0, help="after operator start, before apply (15)")
+    p.add_argument(
+        "--catch-up-timeout",
+        type=float,
+        default=900.0,
+        help="bound on the wait for the operator's catch-up after the baselines (900 s)",
+    )
     p.add_argument("--dra", action="store_true", help="also enable the dra component")
     p.add_argument(
         "--with",
