@@ -458,6 +458,9 @@ class Bench:
             "window_s": [s["window_s"] for s in samples],
             "timed_out": [s["timed_out"] for s in samples],
             "baseline_passes": [s["baseline_passes"] for s in samples],
+            # A sample is clean when its baseline held no pass and its window ended quiet: an operator that never
+            # goes quiet (passes back to back) makes every sample unclean, and cpu_s then means nothing.
+            "clean_samples": sum(not s["timed_out"] and s["baseline_passes"] == 0 for s in samples),
             "namespaces": picked,
             "label": CHANGE_LABEL,
             "baseline_s": CHANGE_BASELINE_S,
@@ -547,6 +550,25 @@ class Bench:
             }
         return state
 
+    async def owned_left(self, kube: KubeClient) -> list[dict[str, Any]]:
+        """Our objects (the profile's label, the expected kinds) that still exist: kind, name, whether deleting,
+        finalizers."""
+        left = []
+        for key in sorted(self.expect):
+            api_version, kind = key.rsplit("/", 1)
+            path = stack.collection(api_version, stack.kind_info(kind).plural) + self.owned_query()
+            for o in await kube.list(path):
+                meta = o["metadata"]
+                left.append(
+                    {
+                        "kind": kind,
+                        "name": "/".join(filter(None, (meta.get("namespace"), meta["name"]))),
+                        "deleting": "deletionTimestamp" in meta,
+                        "finalizers": meta.get("finalizers", []),
+                    }
+                )
+        return left
+
     @staticmethod
     def controllers_done(state: dict[str, Any]) -> bool:
         keda = "scaled_objects" not in state or state["keda_hpas"] >= len(state["scaled_objects"])
@@ -587,9 +609,17 @@ class Bench:
                 await asyncio.sleep(0.1)
             out["profile_delete_s"] = round(time.monotonic() - started, 2) if gone else None
             out["profile_deleted_within_s"] = {"deleted": gone, "bound_s": bound}
-            left = await stack.count_owned(kube, self.profile, sorted(self.expect))
-            out["objects_left"] = sum(left.values())
-            out["objects_left_per_kind"] = {k: n for k, n in left.items() if n}
+            left = await self.owned_left(kube)
+            out["objects_left"] = len(left)
+            # What is left when the profile is gone: per object, whether it is being deleted and whose finalizers
+            # hold it (Kueue keeps a ResourceFlavor while a ClusterQueue still uses it).
+            out["objects_left_detail"] = left[:20]
+            started = time.monotonic()
+            while left and time.monotonic() - started < bound:
+                await asyncio.sleep(0.5)
+                left = await self.owned_left(kube)
+            out["objects_left_after_wait"] = len(left)
+            out["objects_gone_after_profile_s"] = round(time.monotonic() - started, 2) if not left else None
             # KEDA's HPAs follow their ScaledObjects through the owner chain (the garbage collector): bounded wait.
             started = time.monotonic()
             remaining = hpas

@@ -14,7 +14,16 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"sizes", "setup", "objects", "scale", "drift", "memory", "steady", "change", "profile", "operator_log"}
 SCALE_KEYS = {"objects_s", "settled_s", "floor_s", "kubectl_s", "ratio_operator_floor", "ratio_operator_kubectl"}
-CHANGE_KEYS = {"cpu_s", "cpu_s_samples", "cpu_raw_s", "idle_cpu_per_s", "passes", "window_s", "namespaces"}
+CHANGE_KEYS = {
+    "cpu_s",
+    "cpu_s_samples",
+    "cpu_raw_s",
+    "idle_cpu_per_s",
+    "passes",
+    "window_s",
+    "namespaces",
+    "clean_samples",
+}
 
 
 def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
