@@ -177,6 +177,40 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "status",
+        help="print a profile's requirements as the operator evaluated them (check's table)",
+        description="Print a live ConformanceProfile's status.requirements as `aiconform check`'s table: what the\n"
+        "operator evaluated, probe verdicts merged. Nothing is evaluated here.",
+        epilog=EXIT_CODES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="the ConformanceProfile's name")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+    p.add_argument("--context", help="kubeconfig context to use (default: its current-context)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS until the status is current for the spec's generation and shows every probe of "
+        "spec.probes.run, with progress on stderr (default 0: print what is there)",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=["must", "should"],
+        default="must",
+        help="levels that fail the run: must (default) or should (MUSTs and SHOULDs)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="after the table, the whole message of every requirement that fails under --fail-on (the table "
+        "cuts messages to one line): what is missing and how to fix it",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiconform", description=__doc__)
     parser.add_argument("--version", action="version", version=f"aiconform {__version__}")
@@ -185,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dev_cluster(sub)
     _add_check(sub)
     _add_export(sub)
+    _add_status(sub)
     crd = sub.add_parser("crd", help="print the ConformanceProfile CRD generated from the models")
     crd.set_defaults(command="crd")
     return parser
@@ -209,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from aiconform.checker.commands import run_export
 
             return run_export(args)
+        if args.command == "status":
+            from aiconform.checker.profile_status import run_status
+
+            return run_status(args)
         if args.command == "crd":
             from aiconform.api.crdgen import render_crd_yaml
 
