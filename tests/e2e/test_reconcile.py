@@ -486,3 +486,54 @@ def test_a_deletion_that_cannot_finish_is_said_on_the_profile_and_completes_once
     )
     assert gone
     assert cluster.get_json("resourcequotas", "-n", a, "-l", f"aiconform.io/profile={stack.name}")["items"] == []
+
+
+def _passes(operator: Operator, scope: str) -> float:
+    with urllib.request.urlopen(operator.metrics, timeout=5) as resp:
+        text = resp.read().decode()
+    line = f'aiconform_passes_total{{scope="{scope}"}} '
+    return sum(float(x.removeprefix(line)) for x in text.splitlines() if x.startswith(line))
+
+
+def test_a_tenant_label_change_is_one_partial_pass_that_touches_only_that_namespace(
+    cluster: Cluster, operator: Operator, stack: Stack
+) -> None:
+    """Issue 17 step 5, against the real API server: with no interval pass in sight (an hour), deselecting a
+    tenant prunes its objects and releases its labels through a partial pass alone; nothing else is written;
+    selecting it again brings them back."""
+    stack.spec["evaluationIntervalSeconds"] = 3600
+    _ready_stack(stack)
+    c = stack.tenant()
+    cluster.wait_for("quota in the third tenant", lambda: stack.owned("resourcequotas", c), timeout=15)
+    kinds = ("resourcequotas", "networkpolicies", "localqueues.kueue.x-k8s.io", "clusterqueues.kueue.x-k8s.io")
+
+    def versions() -> dict[tuple[str, str, str], str]:
+        return {
+            (kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]): o["metadata"]["resourceVersion"]
+            for kind in kinds
+            for o in stack.owned(kind)
+        }
+
+    managed = stack.component("quotas")["managed"]
+    before, full_before = versions(), _passes(operator, "full")
+    partial_before = _passes(operator, "partial")
+    cluster.kubectl("label", "namespace", c, "e2e-stack-")
+    cluster.wait_for("policies pruned", lambda: not stack.owned("networkpolicies", c), timeout=15)
+    cluster.wait_for("quota pruned", lambda: not stack.owned("resourcequotas", c), timeout=15)
+    cluster.wait_for("local queue pruned", lambda: not stack.owned("localqueues.kueue.x-k8s.io", c), timeout=15)
+    cluster.wait_for(
+        "labels released",
+        lambda: "pod-security.kubernetes.io/enforce" not in cluster.get_json("namespace", c)["metadata"]["labels"],
+        timeout=15,
+    )
+    cluster.wait_for("status counts it", lambda: stack.component("quotas").get("managed") == managed - 1, timeout=15)
+    after = versions()
+    untouched = {k: v for k, v in before.items() if k[1] != c}
+    assert {k: after.get(k) for k in untouched} == untouched, "an object outside the changed namespace was written"
+    assert _passes(operator, "full") == full_before, "a full pass ran"
+    assert _passes(operator, "partial") > partial_before
+    cluster.kubectl("label", "namespace", c, f"e2e-stack={stack.id}")
+    cluster.wait_for("quota back", lambda: stack.owned("resourcequotas", c), timeout=15)
+    cluster.wait_for("policies back", lambda: len(stack.owned("networkpolicies", c)) >= 3, timeout=15)
+    cluster.wait_for("status counts it", lambda: stack.component("quotas").get("managed") == managed, timeout=15)
+    assert _passes(operator, "full") == full_before

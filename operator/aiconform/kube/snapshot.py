@@ -88,33 +88,63 @@ _CLUSTER_FIELDS = (
 )
 
 
+_NAMESPACED_FIELDS = ("deployments", "daemonsets", "pods", "services", "hpas")
+_Placed = dict[str, list[tuple[int, Obj]]]  # namespace → (position in the snapshot's tuple, object)
+
+
+class _NamespaceIndex:
+    """Where each namespaced object of one snapshot is, by namespace: `within` for a batch of namespaces then
+    costs the batch, not a walk over every object (a whole pass takes 30 batches at 5,000 namespaces)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.fields: dict[str, _Placed] = {f: _place(getattr(snapshot, f)) for f in _NAMESPACED_FIELDS}
+        self.fields["namespaces"] = _place(snapshot.namespaces, by_name=True)
+        self.custom: dict[str, tuple[_Placed, tuple[tuple[int, Obj], ...]]] = {}
+        for key, objs in snapshot.custom.items():
+            placed = _place(objs)
+            self.custom[key] = (placed, tuple(placed.pop("", ())))
+
+
+def _place(objs: tuple[Obj, ...], by_name: bool = False) -> _Placed:
+    out: _Placed = {}
+    for i, o in enumerate(objs):
+        meta = o.get("metadata") or {}
+        out.setdefault(str(meta.get("name" if by_name else "namespace") or ""), []).append((i, o))
+    return out
+
+
+def _gather(placed: _Placed, namespaces: frozenset[str], *more: tuple[int, Obj]) -> tuple[Obj, ...]:
+    """The objects of these namespaces (and `more`), in the snapshot's own order."""
+    found = [p for ns in namespaces for p in placed.get(ns, ())]
+    found.extend(more)
+    found.sort(key=lambda p: p[0])
+    return tuple(o for _, o in found)
+
+
+def namespace_index(snapshot: Snapshot) -> _NamespaceIndex:
+    """The snapshot's index by namespace, built once (kept on the frozen snapshot itself)."""
+    held = snapshot.__dict__.get("_namespace_index")
+    if held is None:
+        held = _NamespaceIndex(snapshot)
+        object.__setattr__(snapshot, "_namespace_index", held)  # a cache of what the snapshot already holds
+    return held
+
+
 def within(snapshot: Snapshot, namespaces: frozenset[str], cluster: frozenset[str] | None = None) -> Snapshot:
     """The snapshot as seen from `namespaces` alone: those Namespace objects and the namespaced objects in them;
     of the cluster-scoped data, the fields and custom keys `cluster` names (None: all), CRDs, discovery and the
     server version always. What a tenant-local component renders for these namespaces from it is what it renders
     for them from the whole snapshot (components.TENANT_LOCAL; held by tests/unit/components)."""
-
-    def inside(objs: tuple[Obj, ...]) -> tuple[Obj, ...]:
-        return tuple(o for o in objs if (o.get("metadata") or {}).get("namespace") in namespaces)
-
-    def kept(key: str, objs: tuple[Obj, ...]) -> tuple[Obj, ...]:  # custom resources: cluster-scoped ones as asked
-        keep_cluster = cluster is None or key in cluster
-        out = []
-        for o in objs:
-            ns = (o.get("metadata") or {}).get("namespace")
-            if (ns in namespaces) if ns else keep_cluster:
-                out.append(o)
-        return tuple(out)
-
+    index = namespace_index(snapshot)
+    names = frozenset(n for n in namespaces if n)
+    custom = {
+        key: _gather(placed, names, *(whole if cluster is None or key in cluster else ()))
+        for key, (placed, whole) in index.custom.items()
+    }
     dropped = {f: () for f in _CLUSTER_FIELDS if cluster is not None and f not in cluster}
     return replace(
         snapshot,
-        namespaces=tuple(n for n in snapshot.namespaces if (n.get("metadata") or {}).get("name") in namespaces),
-        custom={key: kept(key, objs) for key, objs in snapshot.custom.items()},
-        deployments=inside(snapshot.deployments),
-        daemonsets=inside(snapshot.daemonsets),
-        pods=inside(snapshot.pods),
-        services=inside(snapshot.services),
-        hpas=inside(snapshot.hpas),
+        custom=custom,
+        **{f: _gather(index.fields[f], names) for f in (*_NAMESPACED_FIELDS, "namespaces")},  # type: ignore[arg-type]
         **dropped,  # type: ignore[arg-type]
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from aiconform.components import (
     ProfileRef,
     Provided,
     enabled,
+    tenant_local,
 )
 from aiconform.kube.client import KubeClient
 from aiconform.kube.kinds import ident_of as kinds_ident
@@ -179,6 +180,9 @@ def _state(
     }
 
 
+BATCH = 500  # namespaces a whole pass renders, decides and applies at a time (what it holds at once)
+
+
 async def reconcile_components(
     body: kopf.Body,
     spec: ProfileSpec,
@@ -192,7 +196,10 @@ async def reconcile_components(
     """One pass. `owned`: this profile's objects (and those another controller adopted), at least those `redo`
     covers; `kube` None means Audit (no writes). `redo`: the components to render, each in some partitions or
     wholly (operator/incremental.py); None: every component wholly. The others keep what their last pass
-    found. Never raises for one object or one component: what fails is reported on its component."""
+    found. Never raises for one object or one component: what fails is reported on its component.
+
+    A tenant-local component is rendered, decided and applied in steps: its cluster part, then its namespaces
+    in batches of BATCH, so a pass never holds every manifest of a 5,000-namespace stack at once."""
     uid, name = str(body.metadata.uid), body.metadata.name or ""
     redo = {c: None for c in COMPONENTS} if redo is None else {c: redo[c] for c in COMPONENTS if c in redo}
     redo = {c: parts if c in memory.ledgers else None for c, parts in redo.items()}  # the first time: wholly
@@ -201,72 +208,34 @@ async def reconcile_components(
     if label_scope and redo.get("seccomp", frozenset()) is not None:  # releasing labels is seccomp's to report
         redo["seccomp"] = redo.get("seccomp", frozenset()) | label_scope  # type: ignore[operator]
     existing = owned.ours
+    for component, parts in redo.items():
+        memory.ledgers.setdefault(component, Ledger()).replace(parts)
+    if kube is not None:
+        _drop_desired(memory, redo)
     # Adopted objects are left alone: never updated, never pruned; a desired one of the same name is a clash.
     foreign = {**memory.known_foreign(), **{k: adopted_reason(o) for k, o in owned.adopted.items()}}
-    # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
-    # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
-    rendered = await asyncio.to_thread(
-        gcpause.uninterrupted, _plan, spec, snapshot, existing, foreign, uid, name, kube is not None, redo
-    )
-    decision, failed = rendered.decision, rendered.failed
-    for component, parts in redo.items():
-        ledger = memory.ledgers.setdefault(component, Ledger())
-        ledger.replace(parts)
-        if component not in failed:
-            if parts is None:
-                ledger.notes = tuple(n for n in rendered.notes[component] if not isinstance(n, Local))
-            for note in rendered.notes[component]:
-                if isinstance(note, Local):
-                    ledger.local[note.namespace] = (*ledger.local.get(note.namespace, ()), note)
-            ledger.patched |= {p["metadata"]["name"] for p in rendered.patches[component]}
+    by_part = _by_partition(existing)
+    memory.seen.update(existing)
+    # One of ours that no component claims is pruned by a whole pass (its first step).
+    unclaimed = {
+        k: o for c, parts in by_part.items() if c not in COMPONENTS for objs in parts.values() for k, o in objs.items()
+    }
+    unclaimed = unclaimed if whole else {}
+    for step in _steps(spec, snapshot, by_part, redo):
+        held = {k: o for objs in _in_step(by_part, step) for k, o in objs.items()}
+        # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
+        # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
+        deciding = {**held, **unclaimed}
+        rendered = await asyncio.to_thread(
+            gcpause.uninterrupted, _plan, spec, snapshot, deciding, foreign, uid, name, kube is not None, step
+        )
+        unclaimed = {}
+        _note(memory, step, rendered)
+        await _carry_out(body, memory, kube, logger, list(rendered.decision.actions), rendered, step)
     wanted_labels = set().union(*(ledger.patched for ledger in memory.ledgers.values()))
-    actions = list(decision.actions) + _unlabel_actions(snapshot, wanted_labels, name, label_scope)
-    seen = memory.seen
-    seen.update(existing)
-    conflicts = list(decision.conflicts)
-    errors: list[tuple[str, str, str]] = [(c, RENDERING, f"rendering failed: {why}") for c, why in failed.items()]
-    done: list[Action] = []
-    if kube is not None:
-        _keep_desired(memory, redo, rendered.kept, failed)
-        # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
-        # actions was quadratic (most of a 7,000-object pass).
-        paused = {id(a) for a in actions if memory.runaway(a)}
-        runnable = [a for a in actions if id(a) not in paused]
-        for stuck in (a for a in actions if id(a) in paused):
-            errors.append(
-                (
-                    stuck.component,
-                    partition_of(stuck.key),
-                    f"{describe(stuck.key)} changes back after every update; paused",
-                )
-            )
-        outcome = await applier.execute(kube, runnable)
-        done = outcome.done
-        errors += [(c, partition_of(key), e) for (c, e), key in zip(outcome.errors, outcome.failed, strict=True)]
-        now = memory.clock()
-        for conflict in outcome.conflicts:
-            memory.foreign[conflict.key] = (conflict.reason, now)
-            kopf.warn(body, reason="NameConflict", message=conflict.message())
-        conflicts += outcome.conflicts
-        for action in done:
-            _record(body, action, memory, now, logger)
-    for conflict in decision.conflicts:
-        logger.debug("Still in the way: %s", conflict.message())
-    finished = {id(a) for a in done}
-    for (component, part), n in decision.managed_in.items():
-        _book(memory, component).managed[part] = n
-    for action in done:
-        if action.op == "create":
-            book = _book(memory, action.component).managed
-            part = partition_of(action.key)
-            book[part] = book.get(part, 0) + 1
-    for action in actions:
-        if id(action) not in finished:
-            _book(memory, action.component).pending.setdefault(partition_of(action.key), []).append(action)
-    for conflict in conflicts:
-        _book(memory, conflict.component).conflicts.setdefault(partition_of(conflict.key), []).append(conflict)
-    for component, part, error in errors:
-        _book(memory, component).errors.setdefault(part, []).append(error)
+    releases = _unlabel_actions(snapshot, wanted_labels, name, label_scope)
+    if releases:
+        await _carry_out(body, memory, kube, logger, releases, None, {})
     _report_failures(body, memory, logger)
     status: dict[str, Any] = {}
     for component in COMPONENTS:
@@ -281,9 +250,134 @@ async def reconcile_components(
             [e for part in sorted(ledger.errors) for e in ledger.errors[part]],
             ledger.all_notes(),
         )
-    if whole:
+    if all(parts is None for parts in redo.values()) and len(redo) == len(COMPONENTS):
         metrics.set_managed(name, existing)  # the counts of a whole pass (a partial one sees only its parts)
     return status
+
+
+def _covers(parts: Parts | tuple[()], part: str) -> bool:
+    return parts is None or part in parts
+
+
+ByPartition = dict[str, dict[str, dict[Key, Obj]]]  # component label → partition → our objects
+
+
+def _by_partition(objects: Mapping[Key, Obj]) -> ByPartition:
+    out: ByPartition = {}
+    for key, obj in objects.items():
+        out.setdefault(_component_of(obj), {}).setdefault(partition_of(key), {})[key] = obj
+    return out
+
+
+def _in_step(by_part: ByPartition, step: Mapping[str, Parts]) -> Iterator[dict[Key, Obj]]:
+    for component, parts in step.items():
+        mine = by_part.get(component, {})
+        if parts is None:
+            yield from mine.values()
+        else:
+            yield from (mine[part] for part in parts if part in mine)
+
+
+def _steps(
+    spec: ProfileSpec,
+    snapshot: Snapshot,
+    by_part: ByPartition,
+    redo: Mapping[str, Parts],
+) -> list[dict[str, Parts]]:
+    """The pass in steps: first every component that does not split (wholly), the cluster part ("") of those that
+    split and the first batch of their namespaces; then the next batches. A tenant-local component rendered
+    wholly covers every namespace there is and every partition it has objects in."""
+    chunks: dict[str, list[frozenset[str]]] = {}
+    first: dict[str, Parts] = {}
+    for component, parts in redo.items():
+        if parts is None and not tenant_local(spec, component):
+            first[component] = None
+            continue
+        if parts is None:
+            names = {str((ns.get("metadata") or {}).get("name") or "") for ns in snapshot.namespaces}
+            names |= set(by_part.get(component, {}))
+            ordered = ["", *sorted(names - {""})]
+        else:
+            ordered = sorted(parts)
+        chunks[component] = [frozenset(ordered[i : i + BATCH]) for i in range(0, len(ordered), BATCH)] or [frozenset()]
+    steps = [dict(first)]
+    for component, batches in chunks.items():
+        for i, batch in enumerate(batches):
+            if i == len(steps):
+                steps.append({})
+            steps[i][component] = batch
+    return steps
+
+
+def _note(memory: ProfileMemory, step: Mapping[str, Parts], rendered: Rendered) -> None:
+    """What a step rendered, in the components' ledgers: notes (the non-local ones with the cluster part),
+    Local notes by namespace, the namespaces labelled."""
+    for component, parts in step.items():
+        if component in rendered.failed:
+            continue
+        ledger = _book(memory, component)
+        if parts is None or "" in parts:
+            ledger.notes = tuple(n for n in rendered.notes[component] if not isinstance(n, Local))
+        for note in rendered.notes[component]:
+            if isinstance(note, Local):
+                ledger.local[note.namespace] = (*ledger.local.get(note.namespace, ()), note)
+        ledger.patched |= {p["metadata"]["name"] for p in rendered.patches[component]}
+    for component, why in rendered.failed.items():
+        _book(memory, component).errors.setdefault(RENDERING, []).append(f"rendering failed: {why}")
+
+
+async def _carry_out(
+    body: kopf.Body,
+    memory: ProfileMemory,
+    kube: KubeClient | None,
+    logger: kopf.Logger,
+    actions: list[Action],
+    rendered: Rendered | None,
+    step: Mapping[str, Parts],
+) -> None:
+    """Do (or, in Audit mode, only note) one step's actions and book what happened in the ledgers."""
+    decision = rendered.decision if rendered is not None else None
+    conflicts = list(decision.conflicts) if decision is not None else []
+    errors: list[tuple[str, str, str]] = []
+    done: list[Action] = []
+    if kube is not None:
+        if rendered is not None:
+            memory.desired.update(rendered.kept)
+        # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
+        # actions was quadratic (most of a 7,000-object pass).
+        paused = {id(a) for a in actions if memory.runaway(a)}
+        runnable = [a for a in actions if id(a) not in paused]
+        for stuck in (a for a in actions if id(a) in paused):
+            why = f"{describe(stuck.key)} changes back after every update; paused"
+            errors.append((stuck.component, partition_of(stuck.key), why))
+        outcome = await applier.execute(kube, runnable)
+        done = outcome.done
+        errors += [(c, partition_of(key), e) for (c, e), key in zip(outcome.errors, outcome.failed, strict=True)]
+        now = memory.clock()
+        for conflict in outcome.conflicts:
+            memory.foreign[conflict.key] = (conflict.reason, now)
+            kopf.warn(body, reason="NameConflict", message=conflict.message())
+        conflicts += outcome.conflicts
+        for action in done:
+            _record(body, action, memory, now, logger)
+    if decision is not None:
+        for conflict in decision.conflicts:
+            logger.debug("Still in the way: %s", conflict.message())
+        for (component, part), n in decision.managed_in.items():
+            _book(memory, component).managed[part] = n
+    finished = {id(a) for a in done}
+    for action in done:
+        if action.op == "create":
+            book = _book(memory, action.component).managed
+            part = partition_of(action.key)
+            book[part] = book.get(part, 0) + 1
+    for action in actions:
+        if id(action) not in finished:
+            _book(memory, action.component).pending.setdefault(partition_of(action.key), []).append(action)
+    for conflict in conflicts:
+        _book(memory, conflict.component).conflicts.setdefault(partition_of(conflict.key), []).append(conflict)
+    for component, part, error in errors:
+        _book(memory, component).errors.setdefault(part, []).append(error)
 
 
 def _book(memory: ProfileMemory, component: str) -> Ledger:
@@ -294,22 +388,12 @@ def _partitions(redo: Mapping[str, Parts]) -> frozenset[str]:
     return frozenset().union(*(parts for parts in redo.values() if parts is not None))
 
 
-def _keep_desired(
-    memory: ProfileMemory, redo: Mapping[str, Parts], kept: dict[Key, tuple[str, bytes]], failed: Mapping[str, str]
-) -> None:
-    """memory.desired for the fast repair path: the redone parts replaced by what was rendered now; a component
-    that failed to render keeps its last manifests."""
+def _drop_desired(memory: ProfileMemory, redo: Mapping[str, Parts]) -> None:
+    """Forget the manifests (memory.desired, for the fast repair path) of the parts a pass redoes: its steps put
+    back what they render. A component that fails to render keeps none (its objects are held, not repaired)."""
     desired = memory.desired
-    gone = [
-        key
-        for key, (component, _) in desired.items()
-        if component in redo
-        and component not in failed
-        and (redo[component] is None or partition_of(key) in redo[component])  # type: ignore[operator]
-    ]
-    for key in gone:
+    for key in [k for k, (c, _) in desired.items() if c in redo and _covers(redo[c], partition_of(k))]:
         del desired[key]
-    desired.update(kept)
 
 
 def adopted_reason(obj: Obj) -> str:
@@ -350,9 +434,10 @@ def _plan(
     redo: Mapping[str, Parts],
 ) -> Rendered:
     """Render and decide (pure) the parts `redo` names: a component wholly, or in some partitions from the
-    snapshot as those namespaces see it (`within`; components.TENANT_LOCAL says that gives the same there).
-    A failed component's objects are held out of the decision: nothing of it is pruned because it could not say
-    what it wants."""
+    snapshot as those namespaces see it (`within`; components.TENANT_LOCAL says that gives the same there; the
+    cluster part "" from all the cluster-scoped data). `existing`: our objects in those parts. A failed
+    component's objects are held out of the decision: nothing of it is pruned because it could not say what it
+    wants."""
     plans: dict[str, Plan] = {}
     failed: dict[str, str] = {}
     ref = ProfileRef(name, uid)
@@ -366,16 +451,7 @@ def _plan(
             plan = EMPTY_PLAN
         plans[component] = plan if parts is None else _restrict(plan, parts)
 
-    whole = len(redo) == len(COMPONENTS) and all(parts is None for parts in redo.values())
-
-    def redone(obj: Obj) -> bool:
-        component = _component_of(obj)
-        if component not in COMPONENTS:
-            return whole  # one of ours no component claims: pruned by a whole pass
-        parts = redo.get(component, ())
-        return component not in failed and (parts is None or partition_of(kinds_ident(obj)) in parts)
-
-    held = {k: o for k, o in existing.items() if redone(o)}
+    held = {k: o for k, o in existing.items() if _component_of(o) not in failed}
     objects = {c: p.objects for c, p in plans.items() if c not in failed}
     patches = {c: p.field_patches for c, p in plans.items()}
     targets = {p["metadata"]["name"] for ps in patches.values() for p in ps}
@@ -392,7 +468,7 @@ def _seen_from(
     views: dict[tuple[frozenset[str], frozenset[str] | None], Snapshot],
 ) -> Snapshot:
     """The snapshot as `parts` see it, with the cluster-scoped data the component's namespace part reads."""
-    reads = TENANT_LOCAL[component].cluster_reads if component in TENANT_LOCAL else None
+    reads = TENANT_LOCAL[component].cluster_reads if component in TENANT_LOCAL and "" not in parts else None
     held = views.get((parts, reads))
     if held is None:
         held = views[(parts, reads)] = within(snapshot, parts, reads)
@@ -404,7 +480,8 @@ def _restrict(plan: Plan, parts: frozenset[str]) -> Plan:
     return Plan(
         objects=tuple(o for o in plan.objects if partition_of(kinds_ident(o)) in parts),
         field_patches=tuple(p for p in plan.field_patches if partition_of(kinds_ident(p)) in parts),
-        notes=tuple(n for n in plan.notes if isinstance(n, Local) and n.namespace in parts),
+        # The cluster part ("") carries the notes about no one namespace.
+        notes=tuple(n for n in plan.notes if (n.namespace in parts if isinstance(n, Local) else "" in parts)),
         skipped=plan.skipped,
     )
 

@@ -121,3 +121,13 @@ def test_a_tenants_workloads_changing_moves_only_its_own_part(component: str) ->
     after = COMPONENTS[component](SPEC, without_hpa, REF)
     assert _rest(after) == _rest(before), component
     assert _part(after, frozenset({"team-a", "team-c"})) == _part(before, frozenset({"team-a", "team-c"}))
+
+
+@pytest.mark.parametrize("component", _tenant_local(SPEC))
+def test_the_cluster_part_renders_alone_as_it_does_among_all(component: str) -> None:
+    """A whole pass renders a tenant-local component's cluster-scoped objects and non-local notes from the
+    cluster-scoped data alone (the partition ""), then its namespaces in batches."""
+    world = _world()
+    whole = COMPONENTS[component](SPEC, world, REF)
+    alone = COMPONENTS[component](SPEC, within(world, frozenset({""})), REF)
+    assert _rest(alone) == _rest(whole), component
