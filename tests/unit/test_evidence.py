@@ -61,3 +61,12 @@ def test_a_declaration_fills_in_what_the_api_cannot_show() -> None:
     strong = _v("gang_scheduling", "ControllerStatus")
     said = Verdict("gang_scheduling", "Implemented", "Declared", "Kueue", declared=True, tier="Declared")
     assert evidence.weigh_declaration(said, strong) == strong  # the check's live evidence is the better record
+
+
+def test_a_declaration_never_stands_in_for_what_could_not_be_read() -> None:
+    """Cannot-see is not "the API cannot show it": the declaration is named, not taken (condition Unknown)."""
+    declared = Verdict("secure_accelerator_access", "Implemented", "Declared", "tested", declared=True, tier="Declared")
+    blind = Verdict("secure_accelerator_access", "Not Implemented", "Unreadable", "pods: forbidden (needs list)")
+    v = evidence.enforce(evidence.weigh_declaration(declared, blind))
+    assert (v.status, v.reason, v.declared) == ("Not Implemented", "Unreadable", True)
+    assert "declares Implemented, not taken" in v.message and condition_status(v) == "Unknown"

@@ -31,6 +31,7 @@ from aiconform.conformance.verdict import (
     NOT_IMPLEMENTED,
     PARTIAL,
     PRESENCE_ONLY,
+    UNREADABLE,
     Verdict,
 )
 
@@ -88,9 +89,17 @@ def weigh_declaration(declared: Verdict, checked: Verdict) -> Verdict:
 
     - The check found objects at fault (`faults`) and the declaration claims more than the check: contradicted,
       at the check's status, naming the objects.
+    - The check could not read what it would hold the declaration against (Unreadable): cannot-see stays
+      cannot-see (condition Unknown); the declaration is named but not taken, as it cannot be checked.
     - The check proves Implemented on strong evidence: the check's verdict (it carries that evidence).
     - Otherwise the declaration stands, tier Declared.
     """
+    if checked.reason == UNREADABLE:
+        message = (
+            f"{checked.message}; spec.requirements declares {declared.status}, not taken while the cluster state it "
+            "would be checked against cannot be read"
+        )
+        return dataclasses.replace(checked, message=message, declared=True)
     if checked.faults and _RANK.get(declared.status, 0) > _RANK.get(checked.status, 0):
         faults = "; ".join(checked.faults[:10])
         message = (
