@@ -13,11 +13,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## demo: dev cluster up (builds binaries on first use), CRD, operator, examples/, then the status table
+## demo: dev cluster up with the real Kueue controller (builds binaries on first use), CRD, operator, a tenant
+## namespace, examples/ with the production profile's probes on, then its per-requirement table
+## (another cluster beside the default one: make demo CLUSTER=mine DEMO_PORT=16470 DEMO_LIVENESS_PORT=18470 DEMO_METRICS_PORT=19470)
 demo: $(VENV)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH CLUSTER=$(CLUSTER) hack/demo.sh
 
-## demo-down: stop the demo operator and the dev cluster
+## demo-down: stop the demo operator, the Kueue controller and the dev cluster
 demo-down: $(VENV)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH CLUSTER=$(CLUSTER) hack/demo.sh down
 
