@@ -174,3 +174,6 @@ def test_the_last_probe_verdicts_are_merged_into_the_status() -> None:
     after = asyncio.run(op.run_pass(_body(spec), LOGGER))
     dra = next(r for r in after["requirements"] if r["id"] == "dra_support")
     assert (dra["status"], dra["tier"]) == ("Implemented", "Observed")
+    probes = next(c for c in after["conditions"] if c["type"] == "Probes")
+    assert (probes["status"], probes["reason"]) == ("True", "ProbesRan")
+    assert not any(c["type"] == "Probes" for c in before["conditions"])  # no probe has run yet

@@ -193,3 +193,29 @@ def test_heartbeat_writes_last_evaluated_only_on_change_or_every_ten_minutes() -
     assert status_patch(first, later) == {"lastEvaluated": "2026-01-01T00:10:01Z"}
     changed = build_status(first, VALID, resolve_version("auto", "v1.36.3"), 5, "2026-01-01T00:01:00Z")
     assert with_heartbeat(first, changed, "2026-01-01T00:01:00Z")["lastEvaluated"] == "2026-01-01T00:01:00Z"
+
+
+def test_a_probe_refused_its_namespace_or_permissions_says_so_on_the_profile() -> None:
+    """Bad input for probes (a tenant's namespace, someone else's objects in it, missing RBAC) is a condition on
+    the profile, not only a line in a requirement's transcript."""
+    from aiconform.conformance.verdict import Verdict
+    from aiconform.operator.status import CONDITION_PROBES, probes_condition
+
+    refused = Verdict(
+        "gang_scheduling",
+        "Not Implemented",
+        "ProbeNamespaceRefused",
+        "namespace aiconform-probe-gang holds a ConfigMap that is not the probe's",
+    )
+    observed = Verdict("dra_support", "Implemented", "BehaviourObserved", "allocated", tier="Observed")
+    timed_out = Verdict("pod_autoscaling", "Not Implemented", "ProbeTimedOut", "no ScalingActive")
+    assert probes_condition(()) is None
+    status, reason, message = probes_condition((observed, refused)) or ("", "", "")
+    assert (status, reason) == ("False", "ProbeNamespaceRefused")
+    assert "gang_scheduling" in message and "not the probe's" in message
+    assert probes_condition((observed, timed_out)) == (
+        "True",
+        "ProbesRan",
+        "2 probes ran, 1 decided; undecided: pod_autoscaling",
+    )
+    assert CONDITION_PROBES == "Probes"

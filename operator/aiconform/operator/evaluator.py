@@ -139,7 +139,7 @@ def decide(
     evaluation = None
     if resolution.ok and resolution.version is not None:
         evaluation = merge_evaluation(evaluate(snapshot, spec, resolution.version, reuse), probes)
-    return build_status(old, facts, resolution, generation, now, evaluation, components), evaluation
+    return build_status(old, facts, resolution, generation, now, evaluation, components, probes), evaluation
 
 
 def interval_of(body: kopf.Body) -> float:

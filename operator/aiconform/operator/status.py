@@ -8,7 +8,7 @@ checklist vocabulary, the counts, and `Conformant` — `True` only when every MU
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,12 @@ from aiconform.api.constants import CONDITION_CONFORMANT, CONDITION_READY
 from aiconform.conformance import catalog
 from aiconform.conformance.catalog import Resolution
 from aiconform.conformance.evaluate import Evaluation
+from aiconform.conformance.verdict import (
+    PROBE_INCONCLUSIVE,
+    PROBE_NAMESPACE_REFUSED,
+    PROBE_NOT_PERMITTED,
+    Verdict,
+)
 from aiconform.conformance.verdict import condition_status as verdict_condition
 from aiconform.operator.conditions import Condition, Status, conditions_equal_ignoring_time, set_condition
 
@@ -26,6 +32,8 @@ REASON_EVALUATED = "Evaluated"
 REASON_ALL_MUSTS_MET = "AllMustsMet"
 REASON_MUSTS_NOT_MET = "MustsNotMet"
 REASON_MUSTS_UNPROVEN = "MustsUnproven"
+CONDITION_PROBES = "Probes"  # the last run of spec.probes: could each probe do its work?
+REASON_PROBES_RAN = "ProbesRan"
 
 # Top-level status keys this module decides; anything else under status (if ever) is left alone.
 OWNED_KEYS: tuple[str, ...] = (
@@ -72,6 +80,21 @@ def _counts(version: str) -> tuple[int, int]:
     return sum(r.level == "MUST" for r in reqs), sum(r.level == "SHOULD" for r in reqs)
 
 
+def probes_condition(probes: Sequence[Verdict]) -> tuple[Status, str, str] | None:
+    """The profile's `Probes` condition from the last probe run (None when no probe ran): False when a probe was
+    refused its sandbox namespace (a tenant's, or one holding objects not the probe's) or its permissions, naming
+    the probe and why; True otherwise, with how many proved a behaviour and how many could not decide."""
+    if not probes:
+        return None
+    refused = [p for p in probes if p.reason in (PROBE_NAMESPACE_REFUSED, PROBE_NOT_PERMITTED)]
+    if refused:
+        detail = "; ".join(f"{p.requirement}: {p.message}" for p in refused)
+        return ("False", refused[0].reason, f"{len(refused)} of {len(probes)} probes refused: {detail}"[:4000])
+    undecided = [p.requirement for p in probes if p.reason in PROBE_INCONCLUSIVE]
+    message = f"{len(probes)} probes ran, {len(probes) - len(undecided)} decided"
+    return ("True", REASON_PROBES_RAN, message + (f"; undecided: {', '.join(undecided)}" if undecided else ""))
+
+
 def _conditions(
     old: Any,
     generation: int,
@@ -79,11 +102,15 @@ def _conditions(
     ready: tuple[Status, str, str],
     conformant: tuple[Status, str, str],
     per_requirement: Iterable[tuple[str, Status, str, str]] = (),
+    probes: tuple[Status, str, str] | None = None,
 ) -> list[Condition]:
     existing = old if isinstance(old, list) else []
     conds = set_condition(existing, CONDITION_READY, *ready, generation, now)
     conds = set_condition(conds, CONDITION_CONFORMANT, *conformant, generation, now)
     wanted = {CONDITION_READY, CONDITION_CONFORMANT}
+    if probes is not None:
+        conds = set_condition(conds, CONDITION_PROBES, *probes, generation, now)
+        wanted.add(CONDITION_PROBES)
     for type_, status, reason, message in per_requirement:
         conds = set_condition(conds, type_, status, reason, message, generation, now)
         wanted.add(type_)
@@ -155,8 +182,10 @@ def build_status(
     now: str,
     evaluation: Evaluation | None = None,
     components: Mapping[str, Any] | None = None,
+    probes: Sequence[Verdict] = (),
 ) -> dict[str, Any]:
     """The status to hold for this generation; keys are OWNED_KEYS (kubernetesVersion only once resolved).
+    `probes`: the last probe run's verdicts, for the `Probes` condition (their verdicts are in `evaluation`).
 
     Given the same inputs and the status it produced last time, it returns an equal dict (condition times
     only move on a flip), which is what lets the caller skip the write.
@@ -200,7 +229,9 @@ def build_status(
     if "kubernetesVersion" in summary:
         out["kubernetesVersion"] = summary["kubernetesVersion"]
     out["summary"] = summary
-    out["conditions"] = _conditions(old_conditions, generation, now, ready, conformant, per_req)
+    out["conditions"] = _conditions(
+        old_conditions, generation, now, ready, conformant, per_req, probes_condition(probes)
+    )
     if results is not None:
         out["requirements"] = results
     if components is not None:
