@@ -66,17 +66,18 @@ EOF
 echo "==> examples/" >&2
 kubectl apply -f examples/
 
-# Probes are opt-in per profile; the demo turns them on for the production profile rather than in the example
-# itself, so examples/production.yaml stays what it says (apply it anywhere without canaries being made).
-echo "==> probes: kubectl patch cprof $PROFILE --type merge -p '{\"spec\":{\"probes\":{\"run\":[...]}}}'" >&2
-kubectl patch conformanceprofile "$PROFILE" --type merge -p "{\"spec\":{\"probes\":{\"run\":$PROBES}}}"
-
 for f in examples/*.yaml; do
   name=$(kubectl get -f "$f" -o jsonpath='{.metadata.name}')
   generation=$(kubectl get conformanceprofile "$name" -o jsonpath='{.metadata.generation}')
   kubectl wait "conformanceprofile/$name" --for=jsonpath='{.status.observedGeneration}'="$generation" \
     --timeout=60s >/dev/null
 done
+
+# Probes are opt-in per profile; the demo turns them on for the production profile rather than in the example
+# itself, so examples/production.yaml stays what it says (apply it anywhere without canaries being made). Only
+# now: the first pass has made what the probes use (the DeviceClass the secure probe's adminAccess claim names).
+echo "==> probes: kubectl patch cprof $PROFILE --type merge -p '{\"spec\":{\"probes\":{\"run\":[...]}}}'" >&2
+kubectl patch conformanceprofile "$PROFILE" --type merge -p "{\"spec\":{\"probes\":{\"run\":$PROBES}}}"
 
 echo
 kubectl get nodes -L nvidia.com/gpu.product,nvidia.com/gpu.count
