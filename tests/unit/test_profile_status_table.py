@@ -4,6 +4,7 @@ evaluation, and the wait ends exactly when the status shows every probe the spec
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,11 +12,13 @@ import pytest
 from aiconform.api.models import ProfileSpec, RequirementResult
 from aiconform.checker.commands import exit_code
 from aiconform.checker.profile_status import (
+    CONDITION_PROBES,
     evaluation_from_status,
     explain,
     parse_profile,
     pending,
     probes_expected,
+    probes_line,
     shows_probe,
 )
 from aiconform.checker.report.table import render_table
@@ -32,6 +35,7 @@ from aiconform.conformance.verdict import (
     Verdict,
 )
 from aiconform.kube.snapshot import Snapshot
+from aiconform.operator import status as operator_status
 from aiconform.operator.status import SpecFacts, build_status
 
 VERSION = "v1.35"  # the last checklist with dra_support
@@ -56,10 +60,12 @@ def _profile(spec: dict[str, Any], status: dict[str, Any] | None, generation: in
     return obj
 
 
-def _written(evaluation: Evaluation | None, generation: int = 2, version: str = VERSION) -> dict[str, Any]:
-    """The status the operator writes for this evaluation (operator/status.build_status)."""
+def _written(
+    evaluation: Evaluation | None, generation: int = 2, version: str = VERSION, probes: Sequence[Verdict] = ()
+) -> dict[str, Any]:
+    """The status the operator writes for this evaluation and probe run (operator/status.build_status)."""
     resolution = resolve_version(version, None)
-    return build_status(None, SpecFacts(version, "Enforce"), resolution, generation, T0, evaluation)
+    return build_status(None, SpecFacts(version, "Enforce"), resolution, generation, T0, evaluation, probes=probes)
 
 
 DRA_SEEN = Verdict(
@@ -120,6 +126,19 @@ def test_pending_until_current_then_until_every_probe_shows() -> None:
     assert pending(profile, status) == ["probe gang_scheduling"]
     profile, status = parse_profile(_profile({"probes": PROBES}, _written(_evaluation([DRA_SEEN, GANG_CANNOT]))))
     assert pending(profile, status) == []
+    # The operator's Probes condition for this generation says a run is in, even where a probe's success left a
+    # faulty check's verdict standing (nothing in the row shows the probe then); one of an older generation does not.
+    with_condition = _written(_evaluation([]), probes=[GANG_CANNOT])
+    assert [c["type"] for c in with_condition["conditions"]].count(CONDITION_PROBES) == 1
+    profile, status = parse_profile(_profile({"probes": PROBES}, with_condition))
+    assert pending(profile, status) == []
+    assert probes_line(status) == "Probes: True (ProbesRan): 1 probes ran, 0 decided; undecided: gang_scheduling"
+    assert probes_line(parse_profile(_profile({}, checks_only))[1]) is None
+    profile, status = parse_profile(_profile({"probes": PROBES}, with_condition, generation=3))
+    assert pending(profile, status) == ["an evaluation of generation 3"]
+    stale = {**with_condition, "observedGeneration": 3}
+    profile, status = parse_profile(_profile({"probes": PROBES}, stale, generation=3))
+    assert pending(profile, status) == ["probe dra_support", "probe gang_scheduling"]
     # A probe of a requirement the evaluated checklist lacks is never merged (dra_support left v1.36's).
     v136 = _written(_evaluation([DRA_SEEN], "v1.36"), version="v1.36")
     assert "dra_support" not in {r["id"] for r in v136["requirements"]}
@@ -169,6 +188,10 @@ def test_explain_lists_in_full_what_fails_under_fail_on() -> None:
     met = _evaluation([DRA_SEEN])
     only_met = tuple(v for v in met.verdicts if v.requirement in ("dra_support", "cluster_autoscaling"))
     assert explain(dataclasses.replace(met, verdicts=only_met), "should", 80) == ""
+
+
+def test_the_condition_name_is_the_operators() -> None:
+    assert CONDITION_PROBES == operator_status.CONDITION_PROBES
 
 
 def test_the_command_line() -> None:

@@ -38,6 +38,7 @@ from aiconform.kube.client import KubeApiError, KubeClient, KubeTransportError
 from aiconform.kube.kubeconfig import LoginError
 
 __all__ = [
+    "CONDITION_PROBES",
     "PROBE_NOTE",
     "StatusEvaluation",
     "StatusVerdict",
@@ -46,6 +47,7 @@ __all__ = [
     "parse_profile",
     "pending",
     "probes_expected",
+    "probes_line",
     "run_status",
     "shows_probe",
 ]
@@ -53,6 +55,9 @@ __all__ = [
 # conformance/probemerge appends this before a probe's message when the probe leaves the check's verdict standing
 # (it could not decide, or it saw no more than the check): the status still shows that the probe ran.
 PROBE_NOTE = "; probe: "
+# The condition the operator writes, in the same status as the merged verdicts, once a probe run is in
+# (operator/status.CONDITION_PROBES: the checker may not import the operator).
+CONDITION_PROBES = "Probes"
 POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 15.0  # a progress line at least this often while the wait goes on
 TABLE_WIDTH = 160  # when not on a terminal
@@ -116,14 +121,26 @@ def pending(profile: ConformanceProfile, status: ProfileStatus) -> list[str]:
     """What the status does not show yet, in words; empty when it is ready to print.
 
     Ready: evaluated for the spec's current generation, and every probe the spec runs merged into its
-    requirement's verdict (a probe of a requirement the evaluated checklist lacks is never merged: not waited for)."""
+    requirement's verdict: the `Probes` condition for this generation says a run is in (the only sign where a
+    probe's success left a faulty check's verdict standing), else each requirement's verdict shows its probe. A
+    probe of a requirement the evaluated checklist lacks is never merged: not waited for. (After a spec edit the
+    last run's verdicts stay merged until the next run: the status cannot tell which spec a run was for.)"""
     generation = profile.metadata.get("generation")
     if status.observed_generation is None or (generation is not None and status.observed_generation != generation):
         return [f"an evaluation of generation {generation}"]
     if not status.requirements:
         return ["the first evaluation"]
+    if any(c.type == CONDITION_PROBES and c.observed_generation == generation for c in status.conditions):
+        return []
     by_id = {r.id: r for r in status.requirements}
     return [f"probe {p}" for p in probes_expected(profile) if p in by_id and not shows_probe(by_id[p])]
+
+
+def probes_line(status: ProfileStatus) -> str | None:
+    """The operator's `Probes` condition as one line under the table: how many probes ran and decided, or which
+    were refused their namespace or permissions (a refused probe changes no verdict: only this says it)."""
+    cond = next((c for c in status.conditions if c.type == CONDITION_PROBES), None)
+    return None if cond is None else f"Probes: {cond.status} ({cond.reason}): {cond.message}"
 
 
 def _tally(text: str) -> tuple[int, int] | None:
@@ -230,6 +247,8 @@ def run_status(args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty()
     width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if tty else TABLE_WIDTH
     sys.stdout.write(render_table(evaluation, color=use_colour(sys.stdout, os.environ), width=width))
+    if line := probes_line(status):
+        sys.stdout.write(line + "\n")
     if args.explain and (details := explain(evaluation, args.fail_on, width)):
         sys.stdout.write("\n" + details)
     skipped = probes_expected(profile) == [] and profile.spec.probes.run
