@@ -60,13 +60,18 @@ def _builtin(
 
 def _stack(group: str, plural: str, readers: str = "") -> Watched:
     if not readers:  # nothing reads a user's: only ours are watched and kept (bench copies cost 12 MB at 5,000 ns)
-        return Watched(group, None, plural, None, mode="ours")
+        return Watched(group, None, plural, None, mode="ours", trim=_NO_STATUS)
     return Watched(group, None, plural, CUSTOM, readers=_r(readers))
+
+
+# Of a kind only the components write, the view keeps no status: the applier compares everything but status,
+# and a ResourceQuota's status.used moves with every pod its namespace starts (each move woke a pass).
+_NO_STATUS = Trim(status=())
 
 
 def _ours(gv: str, plural: str) -> Watched:
     group, _, version = gv.rpartition("/")
-    return Watched(group, version, plural, None, mode="ours")
+    return Watched(group, version, plural, None, mode="ours", trim=_NO_STATUS)
 
 
 def _r(readers: str) -> tuple[str, ...]:
