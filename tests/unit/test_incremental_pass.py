@@ -214,17 +214,23 @@ def _operator(client: ServerLike, tenants: int) -> evaluator.Operator:
     return op
 
 
+async def _settled(op: evaluator.Operator, client: ServerLike, body: kopf.Body) -> dict[str, Any]:
+    """A whole pass, the watch delivering what it made, and the partial pass that follows: nothing left to do."""
+    await op.run_pass(body, LOGGER, full=True)
+    _feed(op, client)
+    settled = await op.run_pass(body, LOGGER, full=False)
+    assert [verb for verb, _ in client.calls if verb != "PATCH"] == []
+    client.calls.clear()
+    return settled
+
+
 def test_a_label_change_redoes_one_namespace_and_ends_where_a_full_pass_would() -> None:
     client = ServerLike()
     op = _operator(client, tenants=6)
     body = _body()
 
     async def scenario() -> None:
-        await op.run_pass(body, LOGGER, full=True)
-        _feed(op, client)
-        settled = await op.run_pass(body, LOGGER, full=False)
-        assert [verb for verb, _ in client.calls if verb != "PATCH"] == []  # nothing else to do
-        client.calls.clear()
+        settled = await _settled(op, client, body)
         # team-3 leaves the tenants: its quota and policies go, its labels are released, nothing else is touched.
         TENANT_OF["team-3"] = {}
         current = next(n for n in op.view.objects("namespaces") if n["metadata"]["name"] == "team-3")
@@ -253,7 +259,7 @@ def test_a_label_change_redoes_one_namespace_and_ends_where_a_full_pass_would() 
         assert full["components"]["quotas"]["managed"] == settled["components"]["quotas"]["managed"] - 1
         assert after["components"]["quotas"]["state"] == "Ready"  # its deletes were done in that very pass
 
-    asyncio.run(scope_and_run(scenario))
+    asyncio.run(scenario())
 
 
 def test_a_change_no_part_of_the_profile_reads_runs_no_pass() -> None:
@@ -262,18 +268,12 @@ def test_a_change_no_part_of_the_profile_reads_runs_no_pass() -> None:
     body = _body()
 
     async def scenario() -> None:
-        await op.run_pass(body, LOGGER, full=True)
-        _feed(op, client)
-        await op.run_pass(body, LOGGER, full=False)
+        await _settled(op, client, body)
         theirs = _ours("ResourceQuota", "q", "team-0", "quotas", profile="staging")
         op.view.apply_event("resourcequotas", None, theirs, managed_only=True)
         assert op.scope(body, op.state(UID)).idle
 
-    asyncio.run(scope_and_run(scenario))
-
-
-async def scope_and_run(scenario: Any) -> None:
-    await scenario()
+    asyncio.run(scenario())
 
 
 def test_a_whole_pass_in_batches_of_namespaces_does_what_one_step_does(monkeypatch: pytest.MonkeyPatch) -> None:
