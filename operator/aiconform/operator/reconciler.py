@@ -8,6 +8,7 @@ wakes the daemon and is repaired in the next pass. Returns `status.components`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -221,17 +222,33 @@ async def reconcile_components(
         k: o for c, parts in by_part.items() if c not in COMPONENTS for objs in parts.values() for k, o in objs.items()
     }
     unclaimed = unclaimed if whole else {}
-    for step in _steps(spec, snapshot, by_part, redo):
-        held = {k: o for objs in _in_step(by_part, step) for k, o in objs.items()}
+    steps = _steps(spec, snapshot, by_part, redo)
+
+    def render(i: int) -> asyncio.Future[Rendered]:
         # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
-        # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated).
-        deciding = {**held, **unclaimed}
-        rendered = await asyncio.to_thread(
-            gcpause.uninterrupted, _plan, spec, snapshot, deciding, foreign, uid, name, kube is not None, step
+        # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated). The next
+        # step renders while this one's writes are in flight: the API server and the operator share two cores.
+        held = {k: o for objs in _in_step(by_part, steps[i]) for k, o in objs.items()}
+        deciding = {**held, **(unclaimed if i == 0 else {})}
+        return asyncio.ensure_future(
+            asyncio.to_thread(
+                gcpause.uninterrupted, _plan, spec, snapshot, deciding, foreign, uid, name, kube is not None, steps[i]
+            )
         )
-        unclaimed = {}
-        _note(memory, step, rendered)
-        await _carry_out(body, memory, kube, logger, list(rendered.decision.actions), rendered, step)
+
+    upcoming = render(0)
+    try:
+        for i, step in enumerate(steps):
+            rendered = await upcoming
+            if i + 1 < len(steps):
+                upcoming = render(i + 1)
+            _note(memory, step, rendered)
+            await _carry_out(body, memory, kube, logger, list(rendered.decision.actions), rendered, step)
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await upcoming
     wanted_labels = set().union(*(ledger.patched for ledger in memory.ledgers.values()))
     releases = _unlabel_actions(snapshot, wanted_labels, name, label_scope)
     if releases:
