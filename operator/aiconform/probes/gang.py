@@ -1,4 +1,8 @@
-"""gang_scheduling through the installed Kueue: all-or-nothing admission of a 2-pod Job.
+"""gang_scheduling through the installed gang scheduler: Kueue here, Volcano and the KAI Scheduler in
+podgroups.py. Which one runs: the one the gang_scheduling check sees operate, else the first whose API is served
+(Kueue, Volcano, KAI); none → cannot run, saying why.
+
+Kueue: all-or-nothing admission of a 2-pod Job.
 
 A ResourceFlavor, ClusterQueue and LocalQueue of the probe's own (the ClusterQueue selects only the sandbox
 namespace), with a quota for one of the Job's two pods → Kueue holds the Job suspended and no pod starts; the quota
@@ -12,6 +16,7 @@ from typing import Any
 
 from aiconform.api.models import ProfileSpec
 from aiconform.kube.snapshot import Snapshot
+from aiconform.probes import podgroups
 from aiconform.probes.sandbox import ProbeEnded, Sandbox, remove_leftover_cluster_objects
 
 REQUIREMENT = "gang_scheduling"
@@ -85,6 +90,18 @@ def _condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
 
 
 async def run(box: Sandbox, spec: ProfileSpec, snapshot: Snapshot) -> None:
+    variant, why = podgroups.choose(snapshot)
+    if variant is None:
+        raise ProbeEnded("cannot_run", why)
+    box.record.step(f"choose the gang scheduler: {why}", box.now(), 0.0)
+    box.record.evidence.append(f"gang scheduler: {why}")
+    if variant == "kueue":
+        await run_kueue(box, spec, snapshot)
+    else:
+        await podgroups.run(box, spec, snapshot, podgroups.scheduler_of(variant))
+
+
+async def run_kueue(box: Sandbox, spec: ProfileSpec, snapshot: Snapshot) -> None:
     del spec
     version = served_version(snapshot)
     if version is None:
