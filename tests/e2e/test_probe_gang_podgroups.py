@@ -14,6 +14,7 @@ only (tests/unit/test_probe_gang_podgroups.py).
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -198,3 +199,59 @@ def test_volcano_probe_times_out_at_the_scheduler_and_removes_everything(cluster
     other = cluster.get_json("pod", "-n", TEST_NS, "by-volcano")
     assert not other["spec"].get("nodeName"), other
     assert not any(c["type"] == "PodScheduled" for c in other["status"].get("conditions") or []), other
+
+
+def test_a_scheduler_that_binds_what_fits_is_caught(cluster: Cluster, volcano: list[str]) -> None:
+    """The test plays a scheduler without gangs: it binds the held group's pods one by one while they fit on the
+    node (2 of 3), through the real Binding subresource. The probe must call that not all-or-nothing."""
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input="apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: default}\nspec: {weight: 1}\n",
+    )
+
+    async def naive_scheduler(kube: KubeClient, done: asyncio.Event) -> list[str]:
+        bound: list[str] = []
+        while not done.is_set() and len(bound) < 2:
+            for p in await kube.list("/api/v1/pods?labelSelector=aiconform.io/probe-group%3Dheld"):
+                meta, spec = p["metadata"], p["spec"]
+                if spec.get("nodeName") or len(bound) >= 2:
+                    continue
+                target = {"apiVersion": "v1", "kind": "Node", "name": spec["nodeSelector"]["kubernetes.io/hostname"]}
+                body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]}, "target": target}
+                await kube.request(
+                    "POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", body=body
+                )
+                bound.append(meta["name"])
+            await asyncio.sleep(0.1)
+        return bound
+
+    async def go() -> tuple[Verdict, float, list[str]]:
+        async with KubeClient(load_credentials(Path(cluster.kubeconfig)), user_agent="aiconform-e2e-probe") as kube:
+            snapshot = await collect(kube, scrape=False)
+            done = asyncio.Event()
+            binder = asyncio.create_task(naive_scheduler(kube, done))
+            started = time.monotonic()
+            verdict = await run_probe(kube, "gang_scheduling", spec_with(timeout=20), snapshot)
+            took = time.monotonic() - started
+            done.set()
+            return verdict, took, await binder
+
+    verdict, took, bound = asyncio.run(go())
+    print(
+        f"\n[probes] gang_scheduling (naive binder): {verdict.status} ({verdict.reason}) in {took:.1f}s",
+        file=sys.stderr,
+    )
+    print(verdict.transcript[0], file=sys.stderr)
+    assert bound[:1] == ["held-0"]  # and maybe held-1: the probe may end on the first
+    assert (verdict.status, verdict.reason, verdict.tier) == ("Not Implemented", "ProbeFailed", "Observed"), verdict
+    assert condition_status(verdict) == "False"
+    assert "Volcano bound some but not all pods of PodGroup held (minMember 3) although only 2 fit on" in (
+        verdict.message
+    )
+    assert re.search(r": [12] of 3 pods bound \(kwok-", verdict.message) and "not all-or-nothing" in verdict.message
+    assert "FAIL the Volcano scheduler judges PodGroup held (its pods are not scheduled)" in verdict.transcript[0]
+    assert took < 20
+    cluster.wait_for("the sandbox gone", lambda: not sandboxes(cluster), timeout=90)
+    assert not cluster.get_json(PODGROUPS, "-A")["items"]
