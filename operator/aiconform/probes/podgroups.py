@@ -28,9 +28,10 @@ from typing import Any, Literal
 from aiconform.api.models import ProfileSpec
 from aiconform.conformance.checks import gang_scheduling
 from aiconform.conformance.facts import Judged, assess_stack, reconciliation, ref, scheduled_pods
+from aiconform.kube.client import KubeApiError
 from aiconform.kube.snapshot import Snapshot
 from aiconform.probes.record import condition_of, condition_text
-from aiconform.probes.sandbox import ProbeEnded, Sandbox
+from aiconform.probes.sandbox import ProbeEnded, Sandbox, is_rbac_denial, not_permitted
 
 REQUIREMENT = "gang_scheduling"
 PODS = 3  # N: a gang of three shows "some but not all" (two bound) as clearly as it can be shown
@@ -427,7 +428,12 @@ async def _node(box: Sandbox) -> tuple[str, Fraction, str]:
     for node in picked:
         name = _name(node)
         selector = f"spec.nodeName%3D{name}"
-        pods = await box.kube.list(f"/api/v1/pods?fieldSelector={selector}")
+        try:
+            pods = await box.kube.list(f"/api/v1/pods?fieldSelector={selector}")
+        except KubeApiError as exc:
+            if is_rbac_denial(exc):
+                raise not_permitted(exc, f"list the pods on node {name}") from None
+            raise
         free[name] = free_cpu(node, pods)
     chosen = pick_node(free)
     if chosen is None:
