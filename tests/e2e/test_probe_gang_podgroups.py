@@ -241,7 +241,7 @@ def test_a_scheduler_that_binds_what_fits_is_caught(cluster: Cluster, volcano: l
 
     async def go() -> tuple[Verdict, float, list[str]]:
         async with KubeClient(load_credentials(Path(cluster.kubeconfig)), user_agent="aiconform-e2e-probe") as kube:
-            snapshot = await collect(kube, scrape=False)
+            snapshot = without_kueue(await collect(kube, scrape=False))
             done = asyncio.Event()
             binder = asyncio.create_task(naive_scheduler(kube, done))
             started = time.monotonic()
