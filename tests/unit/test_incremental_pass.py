@@ -299,3 +299,35 @@ def test_a_whole_pass_in_batches_of_namespaces_does_what_one_step_does(monkeypat
         return first, status["components"], sorted(c for c in client.calls if c[0] != "PATCH")
 
     assert run(2) == run(500)
+
+
+class _StopAfter:
+    """kopf's DaemonStopped, as far as the daemon loop uses it: true once `passes` passes have run."""
+
+    def __init__(self, calls: list[tuple[float, bool]], passes: int) -> None:
+        self.calls, self.passes = calls, passes
+
+    def __bool__(self) -> bool:
+        return len(self.calls) >= self.passes
+
+
+def test_a_busy_cluster_still_gets_a_full_pass_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changes every 5 s keep the passes partial, yet a full one (the safety net) comes every interval (60 s)."""
+    now = [0.0]
+    op = evaluator.Operator(clock=lambda: now[0])
+    op.view.apply_event("namespaces", None, _ns("team-0", TENANT))
+    calls: list[tuple[float, bool]] = []
+    monkeypatch.setattr(evaluator, "DEBOUNCE", 0.0)
+
+    async def one_pass(body: kopf.Body, logger: logging.Logger, full: bool = True) -> None:
+        calls.append((now[0], full))
+        state = op.state(UID)
+        state.since, state.spec_generation = op.view.generation, 1
+        now[0] += 5.0  # a pass, then a tenant changes: the next pass is due at once
+        op.view.apply_event("namespaces", None, _ns("team-0", {**TENANT, "tick": str(len(calls))}))
+
+    monkeypatch.setattr(op, "evaluate_once", one_pass)
+    asyncio.run(op._evaluate_until_stopped(_body(), _StopAfter(calls, 30), LOGGER))  # type: ignore[arg-type]
+    fulls = [t for t, full in calls if full]
+    assert fulls == [0.0, 60.0, 120.0]
+    assert sum(1 for _, full in calls if not full) == 27

@@ -484,24 +484,24 @@ class Operator:
                 await asyncio.wait_for(self.view.deleted_event(name).wait(), timeout=1.0)
 
     async def _evaluate_until_stopped(self, body: kopf.Body, stopped: kopf.DaemonStopped, logger: kopf.Logger) -> None:
-        """A full pass now and at every interval (the safety net); in between, a pass that redoes only what
-        reads what changed, and none for a change nothing of this profile reads."""
+        """A full pass now and then at least every interval, busy or not (the safety net); in between, a pass
+        that redoes only what reads what changed, and none for a change nothing of this profile reads."""
         state = self.state(str(body.metadata.uid))
-        full = True
+        full_at = self.clock()  # when the next full pass is due
         while not stopped:
             generation = body.metadata.get("generation")
             state.poked.clear()
+            full = self.clock() >= full_at
+            if full:
+                full_at = self.clock() + interval_of(body)
             await self.evaluate_once(body, logger, full=full)
-            deadline = self.clock() + interval_of(body)
-            full = True  # unless something wakes it first
-            while not stopped and self.clock() < deadline:
+            while not stopped and self.clock() < full_at:
                 # The daemon's body is kopf's live view: a spec edit shows up as a new generation.
-                wait = min(1.0, max(0.0, deadline - self.clock()))
+                wait = min(1.0, max(0.0, full_at - self.clock()))
                 since = self.view.generation if state.since is None else state.since
                 changed = await self.view.wait_changed(since, timeout=wait)
                 if body.metadata.get("generation") != generation or state.poked.is_set():
-                    full = False  # a new spec generation makes the pass full by itself (scope)
-                    await asyncio.sleep(DEBOUNCE)
+                    await asyncio.sleep(DEBOUNCE)  # a new spec generation makes the pass full by itself (scope)
                     break
                 if changed:
                     await asyncio.sleep(DEBOUNCE)
@@ -509,7 +509,6 @@ class Operator:
                         state.since = self.view.generation
                         metrics.PASSES.labels("skipped").inc()
                         continue
-                    full = False
                     break
 
     # --- deletion -------------------------------------------------------------------------------------------
