@@ -128,6 +128,9 @@ def exporters(cluster: Cluster) -> Iterator[Exporters]:
             },
         },
     }
+    # `check` judges every exporter in the cluster: an earlier test's (its namespace still terminating) would
+    # answer for some nodes. Wait them out (bounded) rather than judge a mixture.
+    cluster.wait_for("no other DCGM exporter pod left", lambda: not _exporter_pods(cluster), timeout=120)
     cluster.kubectl("create", "namespace", ns)
     _Exporter.agents.clear()
     try:
@@ -157,7 +160,16 @@ def exporters(cluster: Cluster) -> Iterator[Exporters]:
             server.shutdown()
             server.server_close()
     finally:
-        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        cluster.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=120s", check=False)
+
+
+def _exporter_pods(cluster: Cluster) -> list[str]:
+    """DCGM exporter pods anywhere in the cluster (by image), as `namespace/name`."""
+    return [
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in cluster.get_json("pods", "-A")["items"]
+        if any("dcgm-exporter" in c.get("image", "") for c in p["spec"].get("containers", []))
+    ]
 
 
 def test_proxy_scrape_goes_through_the_api_server_and_its_refusal_is_unknown(
