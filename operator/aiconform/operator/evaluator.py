@@ -213,7 +213,7 @@ class Operator:
         self.last_evaluation: str | None = None
         # Kept-alive clients by purpose (see `kept_client`), with the login they were made with.
         self.clients: dict[str, tuple[kopf.ConnectionInfo | None, KubeClient]] = {}
-        self.retired: set[asyncio.Task[None]] = set()
+        self.retired: dict[asyncio.Task[None], KubeClient] = {}  # clients of an old login, closing later
 
     # --- per-profile state ----------------------------------------------------------------------------------
 
@@ -244,16 +244,18 @@ class Operator:
             fresh = (self.connection, self.client())  # client() raises when not logged in
             if held is not None:
                 task = asyncio.create_task(_close_later(held[1], RETIRE_AFTER), name=f"retire {purpose} client")
-                self.retired.add(task)
-                task.add_done_callback(self.retired.discard)
+                self.retired[task] = held[1]
+                task.add_done_callback(lambda t: self.retired.pop(t, None))
             self.clients[purpose] = held = fresh
         return held[1]
 
     async def close_clients(self) -> None:
         held = [kube for _, kube in self.clients.values()]
         self.clients.clear()
-        for task in list(self.retired):
+        for task, kube in list(self.retired.items()):  # stopping now: close them at once (no unclosed sessions)
             task.cancel()
+            held.append(kube)
+        self.retired.clear()
         for kube in held:
             await kube.close()
 
