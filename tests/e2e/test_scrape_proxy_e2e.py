@@ -130,7 +130,16 @@ def exporters(cluster: Cluster) -> Iterator[Exporters]:
     }
     # `check` judges every exporter in the cluster: an earlier test's (its namespace still terminating) would
     # answer for some nodes. Wait them out (bounded) rather than judge a mixture.
-    cluster.wait_for("no other DCGM exporter pod left", lambda: not _exporter_pods(cluster), timeout=120)
+    left: list[list[str]] = [[]]
+
+    def none_left() -> bool:
+        left[0] = _exporter_pods(cluster)
+        return not left[0]
+
+    try:
+        cluster.wait_for("no other DCGM exporter left", none_left, timeout=120)
+    except AssertionError:
+        raise AssertionError(f"an earlier test left DCGM exporters behind: {left[0][:5]}") from None
     cluster.kubectl("create", "namespace", ns)
     _Exporter.agents.clear()
     try:
@@ -164,12 +173,21 @@ def exporters(cluster: Cluster) -> Iterator[Exporters]:
 
 
 def _exporter_pods(cluster: Cluster) -> list[str]:
-    """DCGM exporter pods anywhere in the cluster (by image), as `namespace/name`."""
-    return [
-        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+    """What the check would take for a DCGM exporter anywhere in the cluster: DaemonSets by its rule (name or
+    labels) and pods running an exporter image, as `kind namespace/name`."""
+    sets = [
+        f"DaemonSet {d['metadata']['namespace']}/{d['metadata']['name']}"
+        for d in cluster.get_json("daemonsets", "-A")["items"]
+        if "dcgm-exporter" in d["metadata"]["name"]
+        or (d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "dcgm-exporter"
+        or (d["metadata"].get("labels") or {}).get("app") == "nvidia-dcgm-exporter"
+    ]
+    pods = [
+        f"Pod {p['metadata']['namespace']}/{p['metadata']['name']}"
         for p in cluster.get_json("pods", "-A")["items"]
         if any("dcgm-exporter" in c.get("image", "") for c in p["spec"].get("containers", []))
     ]
+    return sets + pods
 
 
 def test_proxy_scrape_goes_through_the_api_server_and_its_refusal_is_unknown(
