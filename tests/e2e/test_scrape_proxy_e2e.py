@@ -73,14 +73,23 @@ class Exporters:
 
 
 def _metrics_of(cluster: Cluster, node: str) -> bytes:
-    """Utilization and memory for every GPU the node's ResourceSlices publish, as DCGM labels them."""
-    uuids = [
-        str(dev["attributes"]["uuid"]["string"])
-        for rs in cluster.get_json("resourceslices")["items"]
-        if rs["spec"].get("nodeName") == node
-        for dev in rs["spec"].get("devices") or []
-        if dev.get("attributes", {}).get("type", {}).get("string") == "gpu"
-    ]
+    """Utilization and memory for every GPU the node's ResourceSlices publish, as DCGM labels them: whole GPUs by
+    their uuid, MIG'd ones by their MIG devices' parentUUID (an A100 node has both; which node serves is the
+    first pod's, so both kinds must be right)."""
+    uuids: list[str] = []
+    for rs in cluster.get_json("resourceslices")["items"]:
+        if rs["spec"].get("nodeName") != node:
+            continue
+        for dev in rs["spec"].get("devices") or []:
+            attrs = dev.get("attributes", {})
+            kind = attrs.get("type", {}).get("string")
+            uid = (
+                attrs.get("uuid" if kind == "gpu" else "parentUUID", {}).get("string")
+                if kind in ("gpu", "mig")
+                else None
+            )
+            if uid and uid not in uuids:
+                uuids.append(str(uid))
     assert uuids, f"no GPU devices published for {node}"
     lines = [
         f'{metric}{{gpu="{i}",UUID="{u}",Hostname="{node}"}} {value}'
