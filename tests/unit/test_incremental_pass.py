@@ -331,3 +331,43 @@ def test_a_busy_cluster_still_gets_a_full_pass_every_interval(monkeypatch: pytes
     fulls = [t for t, full in calls if full]
     assert fulls == [0.0, 60.0, 120.0]
     assert sum(1 for _, full in calls if not full) == 27
+
+
+def test_a_deleted_object_always_has_a_manifest_to_come_back_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast repair path reads memory.desired while a pass runs: a whole pass in steps replaces each step's
+    manifests in one go, never leaving a moment without them; a component that fails to render keeps its last."""
+    from aiconform.components import COMPONENTS as components
+    from aiconform.operator import reconciler
+
+    monkeypatch.setattr(reconciler, "BATCH", 2)
+    client = ServerLike()
+    op = _operator(client, tenants=5)
+    body = _body()
+    seen_gaps: list[int] = []
+    real_carry_out = reconciler._carry_out
+
+    async def watching(*args: Any, **kw: Any) -> None:
+        seen_gaps.append(len(wanted - op.state(UID).memory.desired.keys()))
+        await real_carry_out(*args, **kw)
+
+    async def scenario() -> None:
+        await _settled(op, client, body)
+        monkeypatch.setattr(reconciler, "_carry_out", watching)
+        await op.run_pass(body, LOGGER, full=True)
+        assert seen_gaps and set(seen_gaps) == {0}
+        monkeypatch.setattr(
+            reconciler, "COMPONENTS", {**components, "quotas": lambda *a: (_ for _ in ()).throw(RuntimeError("boom"))}
+        )
+        status = await op.run_pass(body, LOGGER, full=True)
+        assert "rendering failed" in status["components"]["quotas"]["message"]
+        assert wanted <= op.state(UID).memory.desired.keys()  # the quotas' manifests are still there
+
+    wanted: set[Any] = set()
+
+    async def run() -> None:
+        await op.run_pass(body, LOGGER, full=True)
+        _feed(op, client)
+        wanted.update(op.state(UID).memory.desired.keys())
+        await scenario()
+
+    asyncio.run(run())

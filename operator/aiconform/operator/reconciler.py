@@ -211,8 +211,9 @@ async def reconcile_components(
     existing = owned.ours
     for component, parts in redo.items():
         memory.ledgers.setdefault(component, Ledger()).replace(parts)
-    if kube is not None:
-        _drop_desired(memory, redo)
+    # The fast repair path's manifests, by component and partition: each step replaces its own parts at once (no
+    # moment in which a deleted object of ours has no manifest to be put back from).
+    stale = _group_desired(memory.desired, redo) if kube is not None else {}
     # Adopted objects are left alone: never updated, never pruned; a desired one of the same name is a clash.
     foreign = {**memory.known_foreign(), **{k: adopted_reason(o) for k, o in owned.adopted.items()}}
     by_part = _by_partition(existing)
@@ -243,6 +244,8 @@ async def reconcile_components(
             if i + 1 < len(steps):
                 upcoming = render(i + 1)
             _note(memory, step, rendered)
+            if kube is not None:
+                _replace_desired(memory, stale, step, rendered)
             await _carry_out(body, memory, kube, logger, list(rendered.decision.actions), rendered, step)
     finally:
         if not upcoming.done():
@@ -358,8 +361,6 @@ async def _carry_out(
     errors: list[tuple[str, str, str]] = []
     done: list[Action] = []
     if kube is not None:
-        if rendered is not None:
-            memory.desired.update(rendered.kept)
         # Membership by identity: Action equality compares whole manifests, and `a in list` over thousands of
         # actions was quadratic (most of a 7,000-object pass).
         paused = {id(a) for a in actions if memory.runaway(a)}
@@ -405,12 +406,30 @@ def _partitions(redo: Mapping[str, Parts]) -> frozenset[str]:
     return frozenset().union(*(parts for parts in redo.values() if parts is not None))
 
 
-def _drop_desired(memory: ProfileMemory, redo: Mapping[str, Parts]) -> None:
-    """Forget the manifests (memory.desired, for the fast repair path) of the parts a pass redoes: its steps put
-    back what they render. A component that fails to render keeps none (its objects are held, not repaired)."""
-    desired = memory.desired
-    for key in [k for k, (c, _) in desired.items() if c in redo and _covers(redo[c], partition_of(k))]:
-        del desired[key]
+def _group_desired(
+    desired: Mapping[Key, tuple[str, bytes]], redo: Mapping[str, Parts]
+) -> dict[str, dict[str, list[Key]]]:
+    """The keys of memory.desired a pass redoes, by component and partition."""
+    out: dict[str, dict[str, list[Key]]] = {}
+    for key, (component, _) in desired.items():
+        if component in redo and _covers(redo[component], partition_of(key)):
+            out.setdefault(component, {}).setdefault(partition_of(key), []).append(key)
+    return out
+
+
+def _replace_desired(
+    memory: ProfileMemory, stale: dict[str, dict[str, list[Key]]], step: Mapping[str, Parts], rendered: Rendered
+) -> None:
+    """memory.desired for the fast repair path: the step's parts replaced by what it rendered, in one go. A
+    component that failed to render keeps its last manifests."""
+    for component, parts in step.items():
+        if component in rendered.failed:
+            continue
+        groups = stale.get(component, {})
+        for part in list(groups) if parts is None else [p for p in parts if p in groups]:
+            for key in groups.pop(part):
+                memory.desired.pop(key, None)
+    memory.desired.update(rendered.kept)
 
 
 def adopted_reason(obj: Obj) -> str:
