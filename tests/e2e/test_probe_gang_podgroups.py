@@ -8,7 +8,7 @@ when there is no queue, and timing out at the scheduler's first step with everyt
 kube-scheduler is shown leaving pods with `schedulerName: volcano` alone (it binds a default pod beside them).
 
 The KAI Scheduler's Go module could not be fetched from the module proxy here, so its variant has unit tests
-only (tests/unit/test_probe_gang_podgroups.py).
+only (tests/unit/test_podgroup_decisions.py).
 """
 
 from __future__ import annotations
