@@ -103,12 +103,42 @@ def test_deployment_keeps_only_available_replicas_so_a_rollout_status_rewrite_ch
     assert trim(lost, DEPLOYMENT) != trim(dep("t1", 1), DEPLOYMENT)  # what the checks read still shows
 
 
-def test_namespaces_keep_managed_fields_other_kinds_do_not() -> None:
-    body = {"metadata": {"name": "t", "managedFields": [{"manager": "aiconform"}], "resourceVersion": "5"}}
+def test_namespaces_keep_our_label_entries_of_managed_fields_other_kinds_none() -> None:
+    ours = {
+        "manager": "aiconform-production",
+        "operation": "Apply",
+        "apiVersion": "v1",
+        "time": "2026-12-03T00:00:00Z",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:labels": {"f:pod-security.kubernetes.io/enforce": {}}}},
+    }
+    kubectl = {
+        "manager": "kubectl-create",
+        "operation": "Update",
+        "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}},
+    }
+    foreign_apply = {"manager": "argocd-controller", "operation": "Apply", "fieldsV1": ours["fieldsV1"]}
+    our_update = {"manager": "aiconform-production", "operation": "Update", "fieldsV1": ours["fieldsV1"]}
+    no_labels = {"manager": "aiconform-other", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
+    body = {
+        "metadata": {
+            "name": "t",
+            "managedFields": [kubectl, ours, foreign_apply, our_update, no_labels, "junk"],
+            "resourceVersion": "5",
+        }
+    }
     assert trim(body, BY_KEY["namespaces"].trim)["metadata"] == {
         "name": "t",
-        "managedFields": [{"manager": "aiconform"}],
+        "managedFields": [
+            {
+                "manager": "aiconform-production",
+                "operation": "Apply",
+                "fieldsV1": {"f:metadata": {"f:labels": {"f:pod-security.kubernetes.io/enforce": {}}}},
+            }
+        ],
     }
+    only_theirs = {"metadata": {"name": "u", "managedFields": [kubectl, foreign_apply]}}
+    assert trim(only_theirs, BY_KEY["namespaces"].trim)["metadata"] == {"name": "u"}
     assert trim(body, Trim())["metadata"] == {"name": "t"}
 
 

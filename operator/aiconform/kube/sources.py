@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from aiconform.api.constants import FIELD_MANAGER
 from aiconform.kube.snapshot import Obj, Snapshot, established
 
 WatchMode = Literal["all", "ours"]
@@ -26,7 +27,10 @@ class Trim:
     change of it would wake every profile for nothing) and kubectl's last-applied copy."""
 
     status: tuple[str, ...] | None = None  # status fields kept (volatile condition times dropped); None: all
-    managed_fields: bool = False  # keep metadata.managedFields (a namespace's tell which labels we own)
+    # Keep the label entries of metadata.managedFields that field managers named with this prefix applied (a
+    # namespace's tell which labels our profiles own); None: drop managedFields. Other managers' entries (kubectl,
+    # a GitOps tool) cost ~1 KB per namespace and nothing reads them.
+    managed_fields: str | None = None
     schemas: bool = True  # keep spec.versions[].schema (a CRD's: hundreds of KB each, and no check reads them)
 
 
@@ -87,7 +91,7 @@ SOURCES: tuple[Watched, ...] = (
         "namespaces",
         "secure_accelerator_access dra kueue keda dcgmExporter quotas networkPolicies seccomp",
         required=True,
-        trim=Trim(managed_fields=True),
+        trim=Trim(managed_fields=f"{FIELD_MANAGER}-"),
     ),
     _builtin(
         "v1",
@@ -320,6 +324,23 @@ def _drop_schemas(spec: Any) -> Any:
     return {**spec, "versions": versions}
 
 
+def _our_label_entries(entries: Any, prefix: str | None) -> list[dict[str, Any]]:
+    """The Apply entries of managers named `prefix`…, each with its manager, operation and labels alone."""
+    if prefix is None or not isinstance(entries, list):
+        return []
+    out = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or entry.get("operation") != "Apply":
+            continue
+        manager = entry.get("manager")
+        fields = entry.get("fieldsV1")
+        meta = fields.get("f:metadata") if isinstance(fields, Mapping) else None
+        labels = meta.get("f:labels") if isinstance(meta, Mapping) else None
+        if isinstance(manager, str) and manager.startswith(prefix) and labels:
+            out.append({"manager": manager, "operation": "Apply", "fieldsV1": {"f:metadata": {"f:labels": labels}}})
+    return out
+
+
 def trim(body: Mapping[str, Any], rule: Trim) -> dict[str, Any]:
     """What both the view and `check` keep of an object read from a source with this rule (a new dict; the
     body is not changed)."""
@@ -330,8 +351,10 @@ def trim(body: Mapping[str, Any], rule: Trim) -> dict[str, Any]:
         out["spec"] = _drop_schemas(out["spec"])
     meta = dict(body.get("metadata") or {})
     meta.pop("resourceVersion", None)
-    if not rule.managed_fields:
-        meta.pop("managedFields", None)
+    if "managedFields" in meta:
+        kept = _our_label_entries(meta.pop("managedFields"), rule.managed_fields)
+        if kept:
+            meta["managedFields"] = kept
     annotations = meta.get("annotations")
     if annotations and _LAST_APPLIED in annotations:
         meta["annotations"] = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
