@@ -143,3 +143,28 @@ def test_a_pass_never_dies_on_one_object() -> None:
         "create ResourceQuota t/refused": "quotas",
     }
     assert any("kinds registry" in msg for _, msg in outcome.errors)
+
+
+def test_kinds_only_we_write_are_kept_encoded_and_read_back_whole() -> None:
+    """ResourceQuotas (watch mode "ours") are held as JSON and decoded when asked for: the same objects, the same
+    changes and deletions, and a re-sent identical object is no change."""
+    view = ClusterView()
+    quota = _obj("v1", "ResourceQuota", "aiconform-gpu", [PROFILE_REF])
+    quota["metadata"]["labels"]["app.kubernetes.io/component"] = "quotas"
+    quota["spec"] = {"hard": {"requests.nvidia.com/gpu": "8"}}
+    quota["status"] = {"used": {"requests.nvidia.com/gpu": "1"}}  # not kept: only we write quotas
+    view.apply_event("resourcequotas", None, quota)
+    kept = {**quota, "status": {}}
+    assert view.objects("resourcequotas") == (kept,)
+    assert view.managed("production", UID).ours == {("", "ResourceQuota", "team-a", "aiconform-gpu"): kept}
+    assert view.managed("production", UID, {"quotas": frozenset({"other"})}).ours == {}
+    before = view.generation
+    view.apply_event("resourcequotas", "MODIFIED", {**quota, "status": {"used": {"requests.nvidia.com/gpu": "2"}}})
+    assert view.generation == before  # status.used moved: nothing we keep did
+    view.apply_event("resourcequotas", "MODIFIED", {**quota, "spec": {"hard": {"requests.nvidia.com/gpu": "4"}}})
+    assert view.generation == before + 1
+    assert view.objects("resourcequotas")[0]["spec"] == {"hard": {"requests.nvidia.com/gpu": "4"}}
+    view.apply_event("resourcequotas", "DELETED", quota)
+    assert view.objects("resourcequotas") == ()
+    assert view.managed("production", UID).ours == {}
+    assert view.take_deleted("production") == [("", "ResourceQuota", "team-a", "aiconform-gpu")]

@@ -9,6 +9,7 @@ what reads that (operator/incremental.py).
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections import deque
 from collections.abc import Mapping
@@ -60,6 +61,23 @@ def trim(body: Mapping[str, Any], rule: Trim = KEEP_ALL) -> dict[str, Any]:
     return compacted
 
 
+# What a store holds per object: the trimmed object, or for kinds only we write (watch mode "ours") its JSON.
+# Only the applier reads those, a few namespaces at a time, so they are decoded on demand: 670 bytes of JSON
+# against 1.5 KB as a compacted dict (a ResourceQuota of ours; 25,000 such objects at 5,000 namespaces).
+_Stored = Obj | bytes
+
+
+def _pack(obj: Obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _unpack(stored: _Stored) -> Obj:
+    if isinstance(stored, bytes):
+        unpacked: Obj = json.loads(stored)
+        return unpacked
+    return stored
+
+
 MAX_PENDING_DELETIONS = 10_000
 # Changes remembered for the passes. A pass that falls further behind (the initial listing, a mass update) gets
 # None from `changes_since` and redoes everything.
@@ -94,7 +112,7 @@ class ClusterView:
     """Objects by watched key, then by (namespace, name). Single event loop: no locking needed."""
 
     def __init__(self) -> None:
-        self._objects: dict[str, dict[tuple[str, str], Obj]] = {w.key: {} for w in SOURCES}
+        self._objects: dict[str, dict[tuple[str, str], _Stored]] = {w.key: {} for w in SOURCES}
         self._unreadable: dict[str, str] = {}  # source key → why its LIST is refused (Snapshot.unreadable)
         # Our objects deleted by someone, by profile: the fast repair path (evaluator.repair_deletions) takes them.
         self._deleted: dict[str, list[kinds.Ident]] = {}
@@ -102,7 +120,7 @@ class ClusterView:
         self.generation = 0
         self._log: deque[tuple[int, Change]] = deque()  # (generation, change), the last CHANGE_LOG of them
         # Our objects by profile label and component label, so a pass finds its own without walking every store.
-        self._ours: dict[str, dict[str, dict[tuple[str, tuple[str, str]], Obj]]] = {}
+        self._ours: dict[str, dict[str, dict[tuple[str, tuple[str, str]], _Stored]]] = {}
         self._changed = asyncio.Event()
         self.server_version: str | None = None
         self.api_resources: frozenset[str] = frozenset()
@@ -124,30 +142,38 @@ class ClusterView:
             del pending[:-MAX_PENDING_DELETIONS]  # nobody takes them (no daemon for that profile): stay bounded
             self.deleted_event(profile).set()
         if event_type == "DELETED" or (managed_only and not ours):
-            gone = store.pop(ident, None)
-            if gone is None:
+            stored = store.pop(ident, None)
+            if stored is None:
                 return
-            self._index(key, ident, gone, None)
+            gone = _unpack(stored)
+            self._index(key, ident, gone, None, None)
             self._record(_change_of(key, gone))
-        else:
-            watched = sources.BY_KEY.get(key)
-            trimmed = trim(body, watched.trim if watched is not None else KEEP_ALL)
-            before = store.get(ident)
-            if before == trimmed:
-                return  # e.g. a resync or a status heartbeat that changed nothing we keep
-            store[ident] = trimmed
-            self._index(key, ident, before, trimmed)
-            if before is not None and _owner_labels(before) != _owner_labels(trimmed):
-                self._record(_change_of(key, before))  # it stopped being (or became) one of a profile's objects
-            self._record(_change_of(key, trimmed))
+            return
+        watched = sources.BY_KEY.get(key)
+        rule = watched.trim if watched is not None else KEEP_ALL
+        packed = watched is not None and watched.mode == "ours"
+        # Packed objects are not compacted: interning would be undone by the encoding.
+        trimmed = sources.trim(body, rule) if packed else trim(body, rule)
+        new: _Stored = _pack(trimmed) if packed else trimmed
+        stored = store.get(ident)
+        if stored == new:
+            return  # e.g. a resync or a status heartbeat that changed nothing we keep
+        store[ident] = new
+        before = _unpack(stored) if stored is not None else None
+        self._index(key, ident, before, trimmed, new)
+        if before is not None and _owner_labels(before) != _owner_labels(trimmed):
+            self._record(_change_of(key, before))  # it stopped being (or became) one of a profile's objects
+        self._record(_change_of(key, trimmed))
 
-    def _index(self, key: str, ident: tuple[str, str], before: Obj | None, after: Obj | None) -> None:
+    def _index(
+        self, key: str, ident: tuple[str, str], before: Obj | None, after: Obj | None, stored: _Stored | None
+    ) -> None:
         was = _owner_labels(before) if before is not None else ("", "")
         now = _owner_labels(after) if after is not None else ("", "")
         if was[0] and was != now:
             self._ours.get(was[0], {}).get(was[1], {}).pop((key, ident), None)
-        if now[0] and after is not None:
-            self._ours.setdefault(now[0], {}).setdefault(now[1], {})[(key, ident)] = after
+        if now[0] and stored is not None:
+            self._ours.setdefault(now[0], {}).setdefault(now[1], {})[(key, ident)] = stored
 
     def _record(self, change: Change) -> None:
         self.generation += 1
@@ -195,15 +221,15 @@ class ClusterView:
 
     def retain(self, key: str, keep: set[tuple[str, str]]) -> None:
         """The end of a fresh LIST: every object of `key` it did not show was deleted meanwhile."""
-        for ident, obj in list(self._objects.get(key, {}).items()):
+        for ident, stored in list(self._objects.get(key, {}).items()):
             if ident not in keep:
-                self.apply_event(key, "DELETED", obj)
+                self.apply_event(key, "DELETED", _unpack(stored))
 
     def drop(self, key: str) -> None:
         """Forget every object of `key` (its resource is no longer served): not deletions to repair."""
         if self._objects.get(key) or key in self._unreadable:
-            for ident, obj in self._objects.get(key, {}).items():
-                self._index(key, ident, obj, None)
+            for ident, stored in self._objects.get(key, {}).items():
+                self._index(key, ident, _unpack(stored), None, None)
             self._objects[key] = {}
             self._unreadable.pop(key, None)
             self._record(Change(key, None))
@@ -223,7 +249,7 @@ class ClusterView:
         return sum(len(v) for v in self._objects.values())
 
     def objects(self, key: str) -> tuple[Obj, ...]:
-        return tuple(self._objects.get(key, {}).values())
+        return tuple(_unpack(stored) for stored in self._objects.get(key, {}).values())
 
     def managed(self, profile: str, uid: str, where: Mapping[str, frozenset[str] | None] | None = None) -> Owned:
         """The objects the profile named `profile` (with `uid`) made, by identity, and those of them another
@@ -234,11 +260,12 @@ class ClusterView:
             if where is not None and component not in where:
                 continue
             parts = where.get(component) if where is not None else None
-            for (key, (namespace, name)), obj in objects.items():
+            for (key, (namespace, name)), stored in objects.items():
                 # kinds.partition_of, from the store key alone: a pass that redoes one namespace walks every
-                # object of the component, and building each one's identity first cost most of it.
+                # object of the component, and building each one's identity (or decoding it) first cost most of it.
                 if parts is not None and (name if key == "namespaces" else namespace) not in parts:
                     continue
+                obj = _unpack(stored)
                 ident = kinds.ident_of(obj)
                 whose = kinds.ownership(obj, uid)
                 if whose == "ours":
