@@ -157,6 +157,10 @@ def test_kinds_only_we_write_are_kept_encoded_and_read_back_whole() -> None:
     kept = {**quota, "status": {}}
     assert view.objects("resourcequotas") == (kept,)
     assert view.managed("production", UID).ours == {("", "ResourceQuota", "team-a", "aiconform-gpu"): kept}
+    owned = view.managed("production", UID).ours
+    assert owned.component(("", "ResourceQuota", "team-a", "aiconform-gpu")) == "quotas"
+    first, second = owned[("", "ResourceQuota", "team-a", "aiconform-gpu")], next(iter(owned.values()))
+    assert first == second and first is not second  # decoded on each read, not kept by the view
     assert view.managed("production", UID, {"quotas": frozenset({"other"})}).ours == {}
     before = view.generation
     view.apply_event("resourcequotas", "MODIFIED", {**quota, "status": {"used": {"requests.nvidia.com/gpu": "2"}}})

@@ -170,9 +170,24 @@ def ownership(obj: Mapping[str, Any], profile_uid: str) -> str:
     create set), and by nothing else. Labels never decide it: KEDA copies a ScaledObject's labels (ours
     included) onto the HPA it makes, Helm and Argo CD set labels too. An object of ours that another controller
     has since taken as an owner is "adopted": left alone and reported, never updated or pruned."""
-    if not is_managed(obj):
-        return "foreign"
-    owners, others = profile_owner_uids(obj)
-    if profile_uid not in owners:
-        return "foreign"
-    return "adopted" if others or len(owners) > 1 else "ours"
+    return Owners.of(obj).ownership(profile_uid)
+
+
+@dataclass(frozen=True)
+class Owners:
+    """What decides whose an object is (`ownership`), taken from it once: the view keeps this beside objects it
+    holds encoded, so finding a profile's objects decodes none."""
+
+    managed: bool  # a kind the components make
+    profiles: tuple[str, ...]  # uids of the ConformanceProfiles among its owners
+    others: int  # how many other owners it has
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> Owners:
+        profiles, others = profile_owner_uids(obj)
+        return cls(is_managed(obj), tuple(profiles), others)
+
+    def ownership(self, profile_uid: str) -> str:
+        if not self.managed or profile_uid not in self.profiles:
+            return "foreign"
+        return "adopted" if self.others or len(self.profiles) > 1 else "ours"

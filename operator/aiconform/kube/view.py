@@ -12,8 +12,8 @@ import asyncio
 import json
 import sys
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiconform.api.constants import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
@@ -26,6 +26,7 @@ __all__ = [
     "MAX_PENDING_DELETIONS",
     "Change",
     "ClusterView",
+    "Decoding",
     "Owned",
     "Watched",
     "compact",
@@ -100,12 +101,47 @@ def ident_of(body: Mapping[str, Any]) -> tuple[str, str]:
     return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
+class Decoding(Mapping[kinds.Ident, Obj]):
+    """A profile's objects by identity, each decoded when read and not kept (a caller holds what it needs): a
+    5,000-namespace whole pass decodes one step's objects at a time. With each object's component label, known
+    without decoding it."""
+
+    def __init__(self) -> None:
+        self._stored: dict[kinds.Ident, _Stored] = {}
+        self._components: dict[kinds.Ident, str] = {}
+
+    def add(self, ident: kinds.Ident, stored: _Stored, component: str) -> None:
+        self._stored[ident] = stored
+        self._components[ident] = component
+
+    def component(self, ident: kinds.Ident) -> str:
+        return self._components[ident]
+
+    def __getitem__(self, ident: kinds.Ident) -> Obj:
+        return _unpack(self._stored[ident])
+
+    def __iter__(self) -> Iterator[kinds.Ident]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+
 @dataclass(frozen=True)
 class Owned:
     """A profile's objects: those it owns alone, and those another controller has adopted (left alone)."""
 
-    ours: dict[kinds.Ident, Obj]
-    adopted: dict[kinds.Ident, Obj]
+    ours: Decoding = field(default_factory=Decoding)
+    adopted: dict[kinds.Ident, Obj] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    """One of our objects in the profile index: as stored, its identity and what decides whose it is."""
+
+    stored: _Stored
+    ident: kinds.Ident
+    owners: kinds.Owners
 
 
 class ClusterView:
@@ -120,7 +156,7 @@ class ClusterView:
         self.generation = 0
         self._log: deque[tuple[int, Change]] = deque()  # (generation, change), the last CHANGE_LOG of them
         # Our objects by profile label and component label, so a pass finds its own without walking every store.
-        self._ours: dict[str, dict[str, dict[tuple[str, tuple[str, str]], _Stored]]] = {}
+        self._ours: dict[str, dict[str, dict[tuple[str, tuple[str, str]], _Indexed]]] = {}
         self._changed = asyncio.Event()
         self.server_version: str | None = None
         self.api_resources: frozenset[str] = frozenset()
@@ -172,8 +208,9 @@ class ClusterView:
         now = _owner_labels(after) if after is not None else ("", "")
         if was[0] and was != now:
             self._ours.get(was[0], {}).get(was[1], {}).pop((key, ident), None)
-        if now[0] and stored is not None:
-            self._ours.setdefault(now[0], {}).setdefault(now[1], {})[(key, ident)] = stored
+        if now[0] and after is not None and stored is not None:
+            indexed = _Indexed(stored, kinds.ident_of(after), kinds.Owners.of(after))
+            self._ours.setdefault(now[0], {}).setdefault(now[1], {})[(key, ident)] = indexed
 
     def _record(self, change: Change) -> None:
         self.generation += 1
@@ -255,23 +292,21 @@ class ClusterView:
         """The objects the profile named `profile` (with `uid`) made, by identity, and those of them another
         controller has since adopted (see kinds.ownership). Our labels only narrow the search. `where`: only
         these components' objects (component → partitions, kinds.partition_of; None: all of its objects)."""
-        out = Owned({}, {})
+        out = Owned()
         for component, objects in self._ours.get(profile, {}).items():
             if where is not None and component not in where:
                 continue
             parts = where.get(component) if where is not None else None
-            for (key, (namespace, name)), stored in objects.items():
+            for (key, (namespace, name)), indexed in objects.items():
                 # kinds.partition_of, from the store key alone: a pass that redoes one namespace walks every
-                # object of the component, and building each one's identity (or decoding it) first cost most of it.
+                # object of the component.
                 if parts is not None and (name if key == "namespaces" else namespace) not in parts:
                     continue
-                obj = _unpack(stored)
-                ident = kinds.ident_of(obj)
-                whose = kinds.ownership(obj, uid)
+                whose = indexed.owners.ownership(uid)
                 if whose == "ours":
-                    out.ours[ident] = obj
+                    out.ours.add(indexed.ident, indexed.stored, component)
                 elif whose == "adopted":
-                    out.adopted[ident] = obj
+                    out.adopted[indexed.ident] = _unpack(indexed.stored)
         return out
 
     def snapshot(self) -> Snapshot:

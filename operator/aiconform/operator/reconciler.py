@@ -35,7 +35,7 @@ from aiconform.kube.client import KubeClient
 from aiconform.kube.kinds import ident_of as kinds_ident
 from aiconform.kube.kinds import partition_of
 from aiconform.kube.snapshot import Obj, Snapshot, within
-from aiconform.kube.view import Owned
+from aiconform.kube.view import Decoding, Owned
 from aiconform.operator import applier, gcpause, metrics
 from aiconform.operator.applier import Action, Conflict, Key, describe, key_of, label_manager
 
@@ -219,17 +219,18 @@ async def reconcile_components(
     by_part = _by_partition(existing)
     memory.seen.update(existing)
     # One of ours that no component claims is pruned by a whole pass (its first step).
-    unclaimed = {
-        k: o for c, parts in by_part.items() if c not in COMPONENTS for objs in parts.values() for k, o in objs.items()
-    }
-    unclaimed = unclaimed if whole else {}
+    unclaimed = (
+        {k: existing[k] for c, parts in by_part.items() if c not in COMPONENTS for keys in parts.values() for k in keys}
+        if whole
+        else {}
+    )
     steps = _steps(spec, snapshot, by_part, redo)
 
     def render(i: int) -> asyncio.Future[Rendered]:
         # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
         # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated). The next
         # step renders while this one's writes are in flight: the API server and the operator share two cores.
-        held = {k: o for objs in _in_step(by_part, steps[i]) for k, o in objs.items()}
+        held = {k: existing[k] for keys in _in_step(by_part, steps[i]) for k in keys}  # decoded for this step
         deciding = {**held, **(unclaimed if i == 0 else {})}
         return asyncio.ensure_future(
             asyncio.to_thread(
@@ -279,17 +280,17 @@ def _covers(parts: Parts | tuple[()], part: str) -> bool:
     return parts is None or part in parts
 
 
-ByPartition = dict[str, dict[str, dict[Key, Obj]]]  # component label → partition → our objects
+ByPartition = dict[str, dict[str, list[Key]]]  # component label → partition → keys of our objects
 
 
-def _by_partition(objects: Mapping[Key, Obj]) -> ByPartition:
+def _by_partition(objects: Decoding) -> ByPartition:
     out: ByPartition = {}
-    for key, obj in objects.items():
-        out.setdefault(_component_of(obj), {}).setdefault(partition_of(key), {})[key] = obj
+    for key in objects:
+        out.setdefault(objects.component(key), {}).setdefault(partition_of(key), []).append(key)
     return out
 
 
-def _in_step(by_part: ByPartition, step: Mapping[str, Parts]) -> Iterator[dict[Key, Obj]]:
+def _in_step(by_part: ByPartition, step: Mapping[str, Parts]) -> Iterator[list[Key]]:
     for component, parts in step.items():
         mine = by_part.get(component, {})
         if parts is None:
