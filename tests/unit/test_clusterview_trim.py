@@ -80,6 +80,19 @@ def test_compact_is_equal_and_shares_equal_leaves() -> None:
     assert out == slice_
     leaves = [d["attributes"]["arch"] for d in out["spec"]["devices"]]
     assert leaves[0] is leaves[1] is leaves[2]
+    attributes = [d["attributes"] for d in out["spec"]["devices"]]
+    assert attributes[0] is attributes[1] is attributes[2]  # whole equal maps too, not only leaves
+
+
+def test_compact_keeps_json_types_apart() -> None:
+    """True == 1 == 1.0 in Python: sharing by equality alone would turn one into another."""
+    body = {"a": {"v": True}, "b": {"v": 1}, "c": {"v": 1.0}, "d": [1, True], "e": [True, 1], "f": {"v": "1"}}
+    out = compact(copy.deepcopy(body), {})
+    assert out == body
+    for key, value in body.items():
+        inner = out[key]
+        got, want = (list(inner.values()), list(value.values())) if isinstance(value, dict) else (inner, value)
+        assert [type(v) for v in got] == [type(v) for v in want], key
 
 
 def test_deployment_keeps_only_available_replicas_so_a_rollout_status_rewrite_changes_nothing() -> None:
