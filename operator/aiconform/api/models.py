@@ -11,6 +11,7 @@ Spec models are strict (no "10" for 10) because the API server does not coerce t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -303,7 +304,7 @@ class LabelSelector(_Spec):
         description="Set-based requirements, all of which must hold.",
     )
 
-    def matches(self, labels: dict[str, str]) -> bool:
+    def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether an object with these labels is selected (same semantics as the API server)."""
         if any(labels.get(k) != v for k, v in self.match_labels.items()):
             return False
