@@ -282,7 +282,11 @@ class ClusterView:
         return sum(len(v) for v in self._objects.values())
 
     def objects(self, key: str) -> tuple[Obj, ...]:
-        return tuple(_unpack(stored) for stored in self._objects.get(key, {}).values())
+        stored = self._objects.get(key, {}).values()
+        watched = sources.BY_KEY.get(key)
+        if watched is None or watched.mode != "ours":  # held as they are (every field of a pass's snapshot)
+            return tuple(stored)  # type: ignore[arg-type]
+        return tuple(_unpack(s) for s in stored)
 
     def managed(self, profile: str, uid: str, where: Mapping[str, frozenset[str] | None] | None = None) -> Owned:
         """The objects the profile named `profile` (with `uid`) made, by identity, and those of them another
