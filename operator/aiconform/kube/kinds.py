@@ -173,7 +173,7 @@ def ownership(obj: Mapping[str, Any], profile_uid: str) -> str:
     return Owners.of(obj).ownership(profile_uid)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Owners:
     """What decides whose an object is (`ownership`), taken from it once: the view keeps this beside objects it
     holds encoded, so finding a profile's objects decodes none."""

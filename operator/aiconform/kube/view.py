@@ -81,7 +81,7 @@ CHANGE_LOG = 20_000
 EVERYTHING = "*"  # the key of a change no source describes (a test's touch): every pass redoes everything
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """What changed: a source (`sources.Watched.key`, or EVERYTHING), where, and whose object it was."""
 
@@ -130,7 +130,7 @@ class Owned:
     adopted: dict[kinds.Ident, Obj] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Indexed:
     """One of our objects in the profile index: as stored, its identity and what decides whose it is."""
 
@@ -157,6 +157,8 @@ class ClusterView:
         self.api_resources: frozenset[str] = frozenset()
         self.scrapes: tuple[Scrape, ...] = ()
         self._zdicts: dict[str, bytes] = {}  # by source key: what its packed objects are deflated against
+        # One of each distinct Owners (a profile's objects all have the same): shared, not one per object.
+        self._owners: dict[kinds.Owners, kinds.Owners] = {}
 
     def apply_event(
         self, key: str, event_type: str | None, body: Mapping[str, Any], *, managed_only: bool = False
@@ -205,7 +207,8 @@ class ClusterView:
         if was[0] and was != now:
             self._ours.get(was[0], {}).get(was[1], {}).pop((key, ident), None)
         if now[0] and after is not None and stored is not None:
-            indexed = _Indexed(stored, kinds.ident_of(after), kinds.Owners.of(after))
+            owners = kinds.Owners.of(after)
+            indexed = _Indexed(stored, kinds.ident_of(after), self._owners.setdefault(owners, owners))
             self._ours.setdefault(now[0], {}).setdefault(now[1], {})[(key, ident)] = indexed
 
     def _record(self, change: Change) -> None:

@@ -230,13 +230,15 @@ async def reconcile_components(
         # Rendering and deciding take seconds at thousands of objects: in a thread, so the event loop keeps taking
         # watch events and the fast repair path meanwhile (both pure; the snapshot is never mutated). The next
         # step renders while this one's writes are in flight: the API server and the operator share two cores.
-        held = {k: existing[k] for keys in _in_step(by_part, steps[i]) for k in keys}  # decoded for this step
-        deciding = {**held, **(unclaimed if i == 0 else {})}
-        return asyncio.ensure_future(
-            asyncio.to_thread(
-                gcpause.uninterrupted, _plan, spec, snapshot, deciding, foreign, uid, name, kube is not None, steps[i]
-            )
-        )
+        # Our objects of this step are unpacked there too (thousands a step): `existing` is never mutated.
+        keys = [k for part in _in_step(by_part, steps[i]) for k in part]
+        extra = unclaimed if i == 0 else {}
+
+        def plan() -> Rendered:
+            deciding = {**{k: existing[k] for k in keys}, **extra}
+            return _plan(spec, snapshot, deciding, foreign, uid, name, kube is not None, steps[i])
+
+        return asyncio.ensure_future(asyncio.to_thread(gcpause.uninterrupted, plan))
 
     upcoming = render(0)
     try:
