@@ -16,7 +16,7 @@ def test_repairs_only_last_desired_keys_once() -> None:
     key_a = ("networking.k8s.io", "NetworkPolicy", "t", "a")
     key_pruned = ("networking.k8s.io", "NetworkPolicy", "t", "gone")
     memory = reconciler.ProfileMemory()
-    memory.desired = reconciler.encode_desired({"networkPolicies": [wanted]})
+    memory.desired = reconciler.Desired(reconciler.encode_desired({"networkPolicies": [wanted]}))
     assert list(memory.desired) == [key_a]
     actions = reconciler.repairs(memory, [key_a, key_pruned, key_a])
     assert [(a.op, a.component, a.obj) for a in actions] == [("create", "networkPolicies", wanted)]

@@ -151,7 +151,9 @@ class ClusterView:
         self.generation = 0
         self._log: deque[tuple[int, Change]] = deque()  # (generation, change), the last CHANGE_LOG of them
         # Our objects by profile label and component label, so a pass finds its own without walking every store.
-        self._ours: dict[str, dict[str, dict[tuple[str, tuple[str, str]], _Indexed]]] = {}
+        # By profile, component and partition (kinds.partition_of), so a pass that redoes a few namespaces visits
+        # only theirs.
+        self._ours: dict[str, dict[str, dict[str, dict[tuple[str, tuple[str, str]], _Indexed]]]] = {}
         self._changed = asyncio.Event()
         self.server_version: str | None = None
         self.api_resources: frozenset[str] = frozenset()
@@ -204,12 +206,16 @@ class ClusterView:
     ) -> None:
         was = _owner_labels(before) if before is not None else ("", "")
         now = _owner_labels(after) if after is not None else ("", "")
+        part = _partition(key, ident)
         if was[0] and was != now:
-            self._ours.get(was[0], {}).get(was[1], {}).pop((key, ident), None)
+            parts = self._ours.get(was[0], {}).get(was[1], {})
+            parts.get(part, {}).pop((key, ident), None)
+            if not parts.get(part, True):
+                del parts[part]
         if now[0] and after is not None and stored is not None:
             owners = kinds.Owners.of(after)
             indexed = _Indexed(stored, kinds.ident_of(after), self._owners.setdefault(owners, owners))
-            self._ours.setdefault(now[0], {}).setdefault(now[1], {})[(key, ident)] = indexed
+            self._ours.setdefault(now[0], {}).setdefault(now[1], {}).setdefault(part, {})[(key, ident)] = indexed
 
     def _record(self, change: Change) -> None:
         self.generation += 1
@@ -296,15 +302,12 @@ class ClusterView:
         controller has since adopted (see kinds.ownership). Our labels only narrow the search. `where`: only
         these components' objects (component → partitions, kinds.partition_of; None: all of its objects)."""
         out = Owned()
-        for component, objects in self._ours.get(profile, {}).items():
+        for component, by_part in self._ours.get(profile, {}).items():
             if where is not None and component not in where:
                 continue
             parts = where.get(component) if where is not None else None
-            for (key, (namespace, name)), indexed in objects.items():
-                # kinds.partition_of, from the store key alone: a pass that redoes one namespace walks every
-                # object of the component.
-                if parts is not None and (name if key == "namespaces" else namespace) not in parts:
-                    continue
+            chosen = by_part.values() if parts is None else (by_part[p] for p in parts if p in by_part)
+            for indexed in (i for objects in chosen for i in objects.values()):
                 whose = indexed.owners.ownership(uid)
                 if whose == "ours":
                     out.ours.add(indexed.ident, indexed.stored, component)
@@ -325,6 +328,12 @@ class ClusterView:
             unreadable=dict(self._unreadable),
             **fields,
         )
+
+
+def _partition(key: str, ident: tuple[str, str]) -> str:
+    """kinds.partition_of, from the store key alone: a Namespace's own name, else the object's namespace."""
+    namespace, name = ident
+    return name if key == "namespaces" else namespace
 
 
 def _owner_labels(obj: Obj) -> tuple[str, str]:
