@@ -30,6 +30,7 @@ from aiconform.probes import run_probe
 pytestmark = pytest.mark.e2e
 PREFIX = "e2e-probe14-"
 GATEWAY_CLASS = "e2e-probe-gone"
+GROUP = "gateway.networking.k8s.io"
 # KubeRay's and LeaderWorkerSet's modules, read from the Go module cache like the other upstream CRDs (nothing
 # committed).
 KUBERAY_MODULE, KUBERAY_VERSION = "github.com/ray-project/kuberay/ray-operator", "v1.6.2"
@@ -85,6 +86,28 @@ def install_crds(cluster: Cluster, crds: list[dict[str, Any]]) -> list[str]:
     return asyncio.run(go())
 
 
+def counted_by_quota(cluster: Cluster, resources: list[str]) -> None:
+    """Wait until the quota controller counts `resources` in a new quota. It learns new kinds by discovery (every
+    30 s) but recounts an existing quota only on its resync (5 min) or a change of its spec: so the watch quota's
+    spec is changed on each poll (a quota made before discovery stays "unknown" for minutes otherwise)."""
+    ns = "e2e-quota-watch"  # outside the probes' prefix: a foreign namespace there stops a run
+    apply(cluster, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    polls = iter(range(1, 1000))
+
+    def counted() -> bool:
+        hard = dict.fromkeys(resources, "1") | {"pods": str(next(polls))}
+        quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "watch", "namespace": ns}}
+        apply(cluster, quota | {"spec": {"hard": hard}})
+        time.sleep(1.0)
+        used = (cluster.get_json("resourcequota", "watch", "-n", ns).get("status") or {}).get("used") or {}
+        return set(resources) <= set(used)
+
+    try:
+        cluster.wait_for(f"the quota controller counting {', '.join(resources)}", counted, timeout=90, interval=1.0)
+    finally:
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+
+
 # --- ai_inference ---------------------------------------------------------------------------------------------
 
 
@@ -93,6 +116,10 @@ def gateway_api(cluster: Cluster) -> Iterator[None]:
     from aiconform.devtools.devcluster import upstream
 
     install_crds(cluster, upstream.load_crds("gateway-api"))
+    # The probe's sandbox quota counts Gateways and HTTPRoutes. Quota admission refuses such objects ("status
+    # unknown") until kube-controller-manager's quota controller has discovered the new kinds (every 30 s): wait
+    # for that here, so the tests below meet the step they are about (the unknown quota itself is unit-tested).
+    counted_by_quota(cluster, [f"count/gateways.{GROUP}", f"count/httproutes.{GROUP}"])
     yield
     cluster.kubectl("delete", "gatewayclass", GATEWAY_CLASS, "--ignore-not-found", check=False)
 

@@ -25,7 +25,7 @@ from aiconform.probes.autoscaling import hpa as hpa_body
 from aiconform.probes.inference import accepted_class, gateway_body, gateway_state, route_body, route_state
 from aiconform.probes.record import Record, condition_of, condition_text, namespace_name
 from aiconform.probes.robust import TARGETS, invalid_objects, reconciled, refusal
-from aiconform.probes.sandbox import Sandbox
+from aiconform.probes.sandbox import Sandbox, StepTimedOut
 
 LABELS = {"app.kubernetes.io/managed-by": "aiconform", "aiconform.io/probe": "x", "aiconform.io/probe-run": "r"}
 
@@ -280,10 +280,22 @@ def test_a_create_is_retried_while_quota_admission_has_not_seen_the_quota() -> N
     assert kube.posts == 3 and box.record.steps[-1].ok
 
 
-@pytest.mark.parametrize(("message", "timeout"), [("exceeded quota: probe", 5.0), ("status unknown for quota", 0.0)])
-def test_other_refusals_and_the_deadline_end_the_retry(message: str, timeout: float) -> None:
-    kube = _Quota403(times=100, message=message)
-    box = _box(kube, timeout=timeout)
+def test_another_refusal_ends_the_retry() -> None:
+    kube = _Quota403(times=100, message="exceeded quota: probe")
+    box = _box(kube)
     with pytest.raises(KubeApiError):
         asyncio.run(box.create("/apis/x/gateways", GATEWAY, "create Gateway probe", owned=False))
     assert kube.posts == 1 and not box.record.steps[-1].ok
+
+
+def test_quota_status_still_unknown_at_the_deadline_times_the_step_out() -> None:
+    kube = _Quota403(times=100)
+    box = _box(kube, timeout=0.0)
+    with pytest.raises(StepTimedOut) as ended:
+        asyncio.run(box.create("/apis/x/gateways", GATEWAY, "create Gateway probe", owned=False))
+    assert kube.posts == 1 and ended.value.step == "create Gateway probe"
+    assert "status unknown for quota: probe" in ended.value.message
+    assert "the quota controller has not counted this kind yet" in ended.value.message
+    step = box.record.steps[-1]
+    assert (step.name, step.ok) == ("create Gateway probe", False) and "timed out" in step.detail
+    assert box.record.objects == []

@@ -115,6 +115,9 @@ class Sandbox:
             if is_rbac_denial(exc):
                 raise not_permitted(exc, what or name) from None
             raise
+        except StepTimedOut as end:
+            self.record.step(name, began, self.now() - began, ok=False, detail=end.message)
+            raise
         self.record.step(name, began, self.now() - began)
         return out
 
@@ -191,21 +194,27 @@ class Sandbox:
         `owned=False`: inside the sandbox namespace, removed with it."""
         meta = body["metadata"]
         ident = f"{body['kind']} {meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta['name']}"
-        out = await self.step(name, self._post(collection, body), what=f"create {ident}")
+        out = await self.step(name, self._post(collection, body, name), what=f"create {ident}")
         self.record.objects.append(ident)
         if owned:
             self.made.append((f"{collection}/{meta['name']}", ident))
         return out
 
-    async def _post(self, collection: str, body: Mapping[str, Any]) -> Any:
+    async def _post(self, collection: str, body: Mapping[str, Any], step: str) -> Any:
         """POST, retried while quota admission has not seen the new quota's computed status yet (it answers 403
-        "status unknown for quota" for a moment, longer for object counts of custom resources)."""
+        "status unknown for quota" for a moment, and up to the quota controller's discovery period, 30 s by
+        default, for object counts of a newly installed custom resource). Still unknown at the run's deadline,
+        the step timed out: the cluster did not let the probe make its object in time (not a refusal)."""
+        began = self.clock()
         while True:
             try:
                 return await self.kube.request("POST", collection, body=body)
             except KubeApiError as exc:
-                if exc.status != 403 or "status unknown for quota" not in str(exc) or self.clock() >= self.deadline:
+                if exc.status != 403 or "status unknown for quota" not in str(exc):
                     raise
+                if self.clock() >= self.deadline:
+                    last = f"{exc} (the quota controller has not counted this kind yet)"
+                    raise StepTimedOut(step, self.clock() - began, last) from None
             await asyncio.sleep(POLL)
 
     async def dry_run(self, collection: str, body: Mapping[str, Any], *, strict: bool = False) -> KubeApiError | None:
