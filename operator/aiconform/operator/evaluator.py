@@ -196,6 +196,7 @@ class Operator:
         client_factory: ClientFactory = connection_client,
     ) -> None:
         self.view = ClusterView()
+        self.collector = gcpause.Collector(clock=clock)  # the garbage collector's policy (operator/gcpause.py)
         self.connection: kopf.ConnectionInfo | None = None
         # Requests in flight per pass. The bench's floor (the API server's own limit here) uses 64; at 32 the first
         # pass at 1,000 namespaces took 2.6x the floor with the operator's loop 70% idle, waiting on the server.
@@ -315,7 +316,7 @@ class Operator:
                     self.view.size(),
                     time.monotonic() - started,
                 )
-                gcpause.settle()  # the view is the bulk of what stays: keep later collections from walking it
+                self.collector.settle()  # the view is the bulk of what stays: keep later collections from walking it
             else:  # an optional stack's resources started being watched since the last pass
                 await self.informers.wait_listed()
 
@@ -355,7 +356,7 @@ class Operator:
         finally:
             metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
             self.last_evaluation = utc_now()
-            gcpause.settle()  # a pass leaves thousands of new long-lived manifests and view entries behind
+            self.collector.settle()  # a pass leaves thousands of new long-lived manifests and view entries behind
 
     def scope(self, body: kopf.Body, state: ProfileState, full: bool = False) -> Scope:
         """What a pass for this profile must redo now (operator/incremental.py): everything when asked, on the
@@ -385,8 +386,9 @@ class Operator:
         frozen = kopf.Body(cast(kopf.RawBody, copy.deepcopy(dict(body))))
         now = utc_now()
         reuse = {} if scope.full else {k: v for k, v in state.checked.items() if k not in scope.checks}
+        snapshot = self.view.snapshot()
         new, evaluation = await asyncio.to_thread(
-            gcpause.uninterrupted, decide, frozen, old, now, self.view.snapshot(), components, state.probes, reuse
+            self.collector.uninterrupted, decide, frozen, old, now, snapshot, components, state.probes, reuse
         )
         state.checked = evaluation.checked if evaluation is not None else {}
         if evaluation is not None:
@@ -416,7 +418,7 @@ class Operator:
         kube = None if spec.mode == "Audit" else self.kept_client("pass")
         try:
             status = await reconcile_components(
-                body, spec, self.view.snapshot(), owned, kube, logger, state.memory, redo
+                body, spec, self.view.snapshot(), owned, kube, logger, state.memory, redo, self.collector
             )
         except Exception as exc:  # the checks and the status write still happen; the components say what broke
             logger.exception("Reconciling the components failed")

@@ -33,55 +33,61 @@ R = TypeVar("R")
 
 FULL_EVERY_S = 900.0  # one full collection every 15 minutes
 
-_started: list[float] = []
-_last_full = time.monotonic()
 
+class Collector:
+    """The policy above for one operator (kept by `evaluator.Operator`, so a restart starts afresh; nothing at
+    module level). The collector itself is process-wide: `uninterrupted` counts the pure work in flight across
+    threads, and turns automatic collection back on when the last one ends."""
 
-def _observe(phase: str, info: dict[str, Any]) -> None:
-    """gc.callbacks hook: the duration of every collection, by generation."""
-    if phase == "start":
-        _started.append(time.perf_counter())
-    elif _started:
-        metrics.GC_PAUSE.labels(str(info.get("generation", ""))).observe(time.perf_counter() - _started.pop())
+    def __init__(self, clock: Callable[[], float] = time.monotonic, full_every: float = FULL_EVERY_S) -> None:
+        self.clock = clock
+        self.full_every = full_every
+        self.last_full = clock()
+        self._started: list[float] = []
+        self._lock = threading.Lock()
+        self._running = 0  # pure work in flight (a pass per profile, each in its own thread)
+        self._was_enabled = True
 
+    def _observe(self, phase: str, info: dict[str, Any]) -> None:
+        """gc.callbacks hook: the duration of every collection, by generation."""
+        if phase == "start":
+            self._started.append(time.perf_counter())
+        elif self._started:
+            metrics.GC_PAUSE.labels(str(info.get("generation", ""))).observe(time.perf_counter() - self._started.pop())
 
-def install() -> None:
-    """Measure collections (idempotent)."""
-    if _observe not in gc.callbacks:
-        gc.callbacks.append(_observe)
+    def install(self) -> None:
+        """Measure collections (idempotent)."""
+        if self._observe not in gc.callbacks:
+            gc.callbacks.append(self._observe)
 
+    def uninstall(self) -> None:
+        """Stop measuring (the operator stops; a new one installs its own)."""
+        if self._observe in gc.callbacks:
+            gc.callbacks.remove(self._observe)
 
-def settle(now: float | None = None) -> bool:
-    """After a burst of long-lived allocations. Returns whether it ran the periodic full collection."""
-    global _last_full
-    now = time.monotonic() if now is None else now
-    full = now - _last_full >= FULL_EVERY_S
-    if full:
-        _last_full = now
-        gc.unfreeze()
-        gc.collect()
-    gc.freeze()
-    return full
+    def settle(self, now: float | None = None) -> bool:
+        """After a burst of long-lived allocations. Returns whether it ran the periodic full collection."""
+        now = self.clock() if now is None else now
+        full = now - self.last_full >= self.full_every
+        if full:
+            self.last_full = now
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
+        return full
 
-
-_lock = threading.Lock()
-_running = 0  # pure work in flight (a pass per profile, each in its own thread)
-_was_enabled = True
-
-
-def uninterrupted(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """`work(*args, **kwargs)` with automatic collection off (process-wide) until the last such call in flight
-    returns; it stays off if something else had turned it off."""
-    global _running, _was_enabled
-    with _lock:
-        if _running == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _running += 1
-    try:
-        return work(*args, **kwargs)
-    finally:
-        with _lock:
-            _running -= 1
-            if _running == 0 and _was_enabled:
-                gc.enable()
+    def uninterrupted(self, work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """`work(*args, **kwargs)` with automatic collection off (process-wide) until the last such call in
+        flight returns; it stays off if something else had turned it off."""
+        with self._lock:
+            if self._running == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._running += 1
+        try:
+            return work(*args, **kwargs)
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self._was_enabled:
+                    gc.enable()

@@ -22,7 +22,7 @@ import kopf
 from aiconform.api.constants import FINALIZER, GROUP, MANAGED_BY_VALUE, PLURAL, VERSION
 from aiconform.conformance import catalog
 from aiconform.kube.kubeconfig import Auth, KubeconfigError, LoginError, resolve
-from aiconform.operator import evaluator, gcpause, metrics
+from aiconform.operator import evaluator, metrics
 
 IDLE_WORKER_TIMEOUT = 0.5  # seconds
 API_TIMEOUT = 10.0  # seconds for our own GET /version and /readyz
@@ -142,7 +142,7 @@ def configure_settings(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.connect_timeout = 10
     settings.networking.connect_timeout = 10
     settings.networking.request_timeout = 60
-    gcpause.install()
+    _operator(memo).collector.install()
     settings.networking.error_backoffs = RetryForever()
     # kopf keeps a worker task per profile for `idle_timeout` after its last event (5 s by default); there is
     # nothing to gain from keeping them.
@@ -179,6 +179,7 @@ async def evaluate_profile(
 @kopf.on.cleanup(id="aiconform-stop-watching")
 async def stop_watching(memo: kopf.Memo, **_: Any) -> None:
     await _operator(memo).stop_watching()
+    _operator(memo).collector.uninstall()
 
 
 @kopf.on.delete(*_RESOURCE, id="cleanup")

@@ -229,15 +229,18 @@ async def reconcile_components(
     logger: kopf.Logger,
     memory: ProfileMemory,
     redo: Mapping[str, Parts] | None = None,
+    collector: gcpause.Collector | None = None,
 ) -> dict[str, Any]:
     """One pass. `owned`: this profile's objects (and those another controller adopted), at least those `redo`
-    covers; `kube` None means Audit (no writes). `redo`: the components to render, each in some partitions or
-    wholly (operator/incremental.py); None: every component wholly. The others keep what their last pass
-    found. Never raises for one object or one component: what fails is reported on its component.
+        covers; `kube` None means Audit (no writes). `redo`: the components to render, each in some partitions or
+        wholly (operator/incremental.py); None: every component wholly. The others keep what their last pass
+        found. Never raises for one object or one component: what fails is reported on its component. `collector`:
+    the operator's, which keeps automatic collection off while a step renders (None: a fresh one).
 
-    A tenant-local component is rendered, decided and applied in steps: its cluster part, then its namespaces
-    in batches of BATCH, so a pass never holds every manifest of a 5,000-namespace stack at once."""
+        A tenant-local component is rendered, decided and applied in steps: its cluster part, then its namespaces
+        in batches of BATCH, so a pass never holds every manifest of a 5,000-namespace stack at once."""
     uid, name = str(body.metadata.uid), body.metadata.name or ""
+    collector = collector or gcpause.Collector()
     redo = {c: None for c in COMPONENTS} if redo is None else {c: redo[c] for c in COMPONENTS if c in redo}
     redo = {c: parts if c in memory.ledgers else None for c, parts in redo.items()}  # the first time: wholly
     whole = len(redo) == len(COMPONENTS) and all(parts is None for parts in redo.values())
@@ -271,7 +274,7 @@ async def reconcile_components(
             deciding = {**{k: existing[k] for k in keys}, **extra}
             return _plan(spec, snapshot, deciding, foreign, uid, name, kube is not None, steps[i])
 
-        return asyncio.ensure_future(asyncio.to_thread(gcpause.uninterrupted, plan))
+        return asyncio.ensure_future(asyncio.to_thread(collector.uninterrupted, plan))
 
     upcoming = render(0)
     try:
