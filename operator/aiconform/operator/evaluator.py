@@ -453,6 +453,11 @@ class Operator:
             generation = body.metadata.get("generation")
             wait = 10.0
             if isinstance(spec, ProfileSpec) and spec.probes.run and spec.mode == "Enforce":
+                # A probe taken off the list stops counting now, not when the new list has run (minutes).
+                listed = tuple(v for v in state.probes if v.requirement in spec.probes.run)
+                if listed != state.probes:
+                    state.probes = listed
+                    state.poked.set()
                 await self.ensure_listed(logger)
                 try:
                     verdicts = await run_probes(self.kept_client("probes"), spec, self.view.snapshot())
