@@ -19,6 +19,7 @@ from typing import Any
 from aiconform.api.constants import LABEL_MANAGED_BY, LABEL_PROFILE
 from aiconform.api.models import validate_profile
 from aiconform.components import ProfileRef, apply_order, desired
+from aiconform.devtools.devcluster import query_api
 from aiconform.kube.client import KubeApiError, KubeClient, gather_bounded, path_for
 from aiconform.kube.kinds import managed_kind as kind_info
 from aiconform.kube.snapshot import Snapshot
@@ -268,33 +269,11 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
 
 
-class _FakePrometheus(http.server.BaseHTTPRequestHandler):
-    """Every instant query answers one sample of 5: active, and under one replica's target (the bench profile's
-    threshold is 10), so KEDA keeps each inference Deployment at one replica and nothing churns."""
-
-    def do_GET(self) -> None:
-        body = {
-            "status": "success",
-            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [time.time(), "5"]}]},
-        }
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def start_fake_prometheus() -> tuple[str, http.server.ThreadingHTTPServer]:
-    """A Prometheus query API on 127.0.0.1 for the real KEDA's scalers (nothing leaves loopback); its base URL and
-    the server (call `shutdown()`)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakePrometheus)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="fake-prometheus", daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
+    """A Prometheus query API on 127.0.0.1 for the real KEDA's scalers (devtools/devcluster/query_api.py). Every
+    query answers 5: active, and under one replica's target (the bench profile's threshold is 10), so KEDA keeps
+    each inference Deployment at one replica and nothing churns. Its base URL and the server."""
+    return query_api.start("5")
 
 
 def has_condition(obj: dict[str, Any], ctype: str) -> bool:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.server
 import ipaddress
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ import yaml
 from conftest import ROOT, Cluster, Operator
 
 from aiconform.api.constants import FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
+from aiconform.devtools.devcluster import query_api
 from aiconform.devtools.devcluster.controllers import controllers_status, start_controllers, stop_controllers
 
 pytestmark = pytest.mark.e2e
@@ -176,32 +175,13 @@ def job_pods(cluster: Cluster, ns: str, job_name: str) -> list[dict[str, Any]]:
     return items(cluster, "pods", "-n", ns, "-l", f"batch.kubernetes.io/job-name={job_name}")
 
 
-class FakePrometheus(http.server.BaseHTTPRequestHandler):
-    """Answers every instant query with one sample: 5, active (above activationThreshold 1) and below one
-    replica's target (threshold 10), so KEDA keeps the Deployment as it is."""
-
-    def do_GET(self) -> None:
-        body = {
-            "status": "success",
-            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [time.time(), "5"]}]},
-        }
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakePrometheus)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    """Answers every instant query with one sample: 5, active (above activationThreshold 1) and below one
+    replica's target (threshold 10), so KEDA keeps the Deployment as it is."""
+    url, server = query_api.start("5")
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield url
     finally:
         server.shutdown()
         server.server_close()
