@@ -166,6 +166,39 @@ async def test_watch_applies_events_resumes_from_bookmarks_and_lists_again_on_41
         await informers._watch(source, "5")
 
 
+class _Expiring:
+    """A client whose first watch finds its version compacted (410 in an ERROR event); later watches wait."""
+
+    def __init__(self) -> None:
+        self.lists = 0
+        self.watches = 0
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str]) -> dict[str, Any]:
+        self.lists += 1
+        return {"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"}, "items": []}
+
+    async def watch(self, path: str, params: Mapping[str, str], *, read_timeout: float) -> AsyncIterator[Any]:
+        self.watches += 1
+        if self.watches == 1:
+            yield {"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old resource version"}}
+            return
+        await asyncio.sleep(60)
+
+
+async def test_a_compacted_version_lists_again_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    kube = _Expiring()
+    informers = Informers(ClusterView(), lambda: cast(KubeClient, kube))
+    caplog.set_level("INFO", logger=informer.__name__)
+    task = asyncio.ensure_future(informers._run(Source(BY_KEY["configmaps"], "/api/v1/configmaps"), asyncio.Event()))
+    try:
+        await _until(lambda: kube.lists == 2)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert "Listing configmaps again: the watch's resourceVersion is too old (410 Gone)" in caplog.text
+
+
 class _Refusing:
     """A client whose LISTs are refused (403) until `allowed` is set; its watches end at once."""
 

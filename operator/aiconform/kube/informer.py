@@ -207,6 +207,9 @@ class Informers:
             except asyncio.CancelledError:
                 raise
             except Gone:
+                # After a long stall (a paused process, a partition) the server has compacted the version the watch
+                # would resume from: the whole resource is listed again. Said, because at scale it is not free.
+                log.info("Listing %s again: the watch's resourceVersion is too old (410 Gone)", key)
                 version = None
             except KubeApiError as exc:
                 if exc.status == 410:  # a LIST's continue token expired
