@@ -232,13 +232,13 @@ async def reconcile_components(
     collector: gcpause.Collector | None = None,
 ) -> dict[str, Any]:
     """One pass. `owned`: this profile's objects (and those another controller adopted), at least those `redo`
-        covers; `kube` None means Audit (no writes). `redo`: the components to render, each in some partitions or
-        wholly (operator/incremental.py); None: every component wholly. The others keep what their last pass
-        found. Never raises for one object or one component: what fails is reported on its component. `collector`:
+    covers; `kube` None means Audit (no writes). `redo`: the components to render, each in some partitions or
+    wholly (operator/incremental.py); None: every component wholly. The others keep what their last pass
+    found. Never raises for one object or one component: what fails is reported on its component. `collector`:
     the operator's, which keeps automatic collection off while a step renders (None: a fresh one).
 
-        A tenant-local component is rendered, decided and applied in steps: its cluster part, then its namespaces
-        in batches of BATCH, so a pass never holds every manifest of a 5,000-namespace stack at once."""
+    A tenant-local component is rendered, decided and applied in steps: its cluster part, then its namespaces
+    in batches of BATCH, so a pass never holds every manifest of a 5,000-namespace stack at once."""
     uid, name = str(body.metadata.uid), body.metadata.name or ""
     collector = collector or gcpause.Collector()
     redo = {c: None for c in COMPONENTS} if redo is None else {c: redo[c] for c in COMPONENTS if c in redo}

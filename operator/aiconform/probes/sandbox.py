@@ -202,9 +202,10 @@ class Sandbox:
 
     async def _post(self, collection: str, body: Mapping[str, Any], step: str) -> Any:
         """POST, retried while quota admission has not seen the new quota's computed status yet (it answers 403
-        "status unknown for quota" for a moment, and up to the quota controller's discovery period, 30 s by
-        default, for object counts of a newly installed custom resource). Still unknown at the run's deadline,
-        the step timed out: the cluster did not let the probe make its object in time (not a refusal)."""
+        "status unknown for quota" for a moment; for object counts of a custom resource installed less than the
+        quota controller's discovery period (30 s) before the quota was made, until that quota is next recounted,
+        minutes). Still unknown at the run's deadline, the step timed out: the cluster did not let the probe make
+        its object in time (not a refusal)."""
         began = self.clock()
         while True:
             try:
