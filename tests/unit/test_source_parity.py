@@ -22,8 +22,10 @@ from aiconform.api.models import ProfileSpec
 from aiconform.components import COMPONENTS, ProfileRef
 from aiconform.conformance.checks import CHECKS
 from aiconform.conformance.verdict import Verdict
+from aiconform.kube.records import Layouts
 from aiconform.kube.snapshot import Obj, Snapshot
 from aiconform.kube.sources import BY_KEY, CUSTOM, FIXED, SCRAPE_READERS, SCRAPES, SOURCES, STACKS, trim_snapshot
+from aiconform.kube.view import trim as held
 
 CHECK_TESTS = Path(__file__).parent / "checks"
 OBJECT_FIELDS = frozenset(
@@ -124,6 +126,47 @@ def test_every_check_gives_the_same_verdict_on_what_the_view_keeps(cases: list[C
         != (trimmed := CHECKS[requirement](trim_snapshot(snapshot), spec))
     ]
     assert not differ, differ[:3]
+
+
+def _as_the_view_holds(snapshot: Snapshot) -> Snapshot:
+    """Every object as the operator's view holds it: trimmed, compacted, records below a rule's `records` path."""
+    layouts = Layouts()
+    custom = {
+        key: tuple(held(o, BY_KEY[key].trim, layouts) for o in objs) if key in BY_KEY else objs
+        for key, objs in snapshot.custom.items()
+    }
+    fields = {
+        str(w.field): tuple(held(o, w.trim, layouts) for o in getattr(snapshot, str(w.field)))
+        for w in SOURCES
+        if w.field is not None and w.field != CUSTOM
+    }
+    return dataclasses.replace(snapshot, custom=custom, **fields)
+
+
+def test_every_check_gives_the_same_verdict_on_the_view_s_own_form(cases: list[Case]) -> None:
+    """The view's compacted objects and records (kube/records.py) read the same as plain dicts to every check."""
+    differ = [
+        (requirement, full, held_verdict)
+        for requirement, snapshot, spec in cases
+        if (full := CHECKS[requirement](trim_snapshot(snapshot), spec))
+        != (held_verdict := CHECKS[requirement](_as_the_view_holds(snapshot), spec))
+    ]
+    assert not differ, differ[:3]
+
+
+def test_components_render_the_same_from_the_view_s_own_form(cases: list[Case]) -> None:
+    """A component renders the same objects from the view's form as from plain dicts (and never copies a record
+    into a manifest: rendering would fail to serialize it)."""
+    spec = ProfileSpec.model_validate(
+        {"components": {name: {"enabled": True} for name in COMPONENTS}, "mode": "Enforce"}
+    )
+    slices = 0
+    for _, snapshot, _ in cases:
+        plain, own = trim_snapshot(snapshot), _as_the_view_holds(snapshot)
+        slices += len(snapshot.resource_slices)
+        for name, plan in COMPONENTS.items():
+            assert plan(spec, own, ProfileRef("p", "u1")) == plan(spec, plain, ProfileRef("p", "u1")), name
+    assert slices, "no fixture has a ResourceSlice: the records go untested"
 
 
 def test_trimming_drops_what_the_rules_say() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from aiconform.api.constants import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PROFILE, MANAGED_BY_VALUE
 from aiconform.kube import kinds, sources
 from aiconform.kube.packing import Packed, pack
+from aiconform.kube.records import Layouts, Record
 from aiconform.kube.snapshot import Obj, Scrape, Snapshot, established
 from aiconform.kube.sources import CUSTOM, KEEP_ALL, SOURCES, Trim, Watched
 
@@ -35,16 +36,21 @@ __all__ = [
 ]
 
 
-def compact(value: Any, shared: dict[tuple[Any, ...], Any]) -> Any:
+def compact(value: Any, shared: dict[tuple[Any, ...], Any], layouts: Layouts | None = None) -> Any:
     """The same data in less memory: keys and short strings interned, and equal maps and lists within one object
     shared (a ResourceSlice repeats `{"string": "Ampere"}` and whole capacity maps for every device: 66 KB per
     slice becomes 20 KB). Safe because nothing mutates the view; `shared` is per object, so nothing outlives it,
-    and it keeps every shared part alive while the object is compacted, so a part's id names it."""
+    and it keeps every shared part alive while the object is compacted, so a part's id names it. With `layouts`,
+    maps become records (kube/records.py) with layouts shared across objects."""
     if isinstance(value, dict):
-        out = {sys.intern(k) if isinstance(k, str) else k: compact(v, shared) for k, v in value.items()}
-        return shared.setdefault(("map", *((k, _token(v)) for k, v in out.items())), out)
+        out = {sys.intern(k) if isinstance(k, str) else k: compact(v, shared, layouts) for k, v in value.items()}
+        key = ("map", *((k, _token(v)) for k, v in out.items()))
+        if layouts is None:
+            return shared.setdefault(key, out)
+        known = shared.get(key)
+        return known if known is not None else shared.setdefault(key, layouts.record(out))
     if isinstance(value, list):
-        items = [compact(v, shared) for v in value]
+        items = [compact(v, shared, layouts) for v in value]
         return shared.setdefault(("list", *(_token(v) for v in items)), items)
     if isinstance(value, str) and len(value) <= 64:
         return sys.intern(value)
@@ -53,15 +59,35 @@ def compact(value: Any, shared: dict[tuple[Any, ...], Any]) -> Any:
 
 def _token(value: Any) -> tuple[type, Any]:
     """What tells a compacted value apart: its type too (True == 1 == 1.0 in Python, not in JSON)."""
-    return (type(value), id(value)) if isinstance(value, dict | list) else (type(value), value)
+    return (type(value), id(value)) if isinstance(value, dict | list | Record) else (type(value), value)
 
 
-def trim(body: Mapping[str, Any], rule: Trim = KEEP_ALL) -> dict[str, Any]:
-    """What the view keeps of an object (`sources.trim`, the same as `check` keeps), compacted."""
+def trim(body: Mapping[str, Any], rule: Trim = KEEP_ALL, layouts: Layouts | None = None) -> dict[str, Any]:
+    """What the view keeps of an object (`sources.trim`, the same as `check` keeps), compacted; below the rule's
+    `records` path, maps as records (with `layouts`, the view's)."""
     # Every kind: a walk per event is cheap next to the memory. Our own 7,000 objects at 1,000 namespaces hold
     # 30 MB as decoded (each with its own copy of every key) and 14 MB compacted.
-    compacted: dict[str, Any] = compact(sources.trim(body, rule), {})
+    shared: dict[tuple[Any, ...], Any] = {}
+    kept = sources.trim(body, rule)
+    if rule.records and layouts is not None:
+        kept = _as_records(kept, rule.records, shared, layouts)
+    compacted: dict[str, Any] = compact(kept, shared)
     return compacted
+
+
+def _as_records(
+    obj: dict[str, Any], path: tuple[str, ...], shared: dict[tuple[Any, ...], Any], layouts: Layouts
+) -> dict[str, Any]:
+    """`obj` with what lies at `path` compacted into records (the maps along the path copied, not changed)."""
+    head, *rest = path
+    if head not in obj:
+        return obj
+    inner = obj[head]
+    if rest:
+        replaced = _as_records(inner, tuple(rest), shared, layouts) if isinstance(inner, dict) else inner
+    else:
+        replaced = compact(inner, shared, layouts)
+    return {**obj, head: replaced}
 
 
 # What a store holds per object: the trimmed object, or for kinds only we write (watch mode "ours") the object
@@ -161,6 +187,7 @@ class ClusterView:
         self._zdicts: dict[str, bytes] = {}  # by source key: what its packed objects are deflated against
         # One of each distinct Owners (a profile's objects all have the same): shared, not one per object.
         self._owners: dict[kinds.Owners, kinds.Owners] = {}
+        self._layouts = Layouts()  # the key layouts of the records below a trim rule's `records` path
 
     def apply_event(
         self, key: str, event_type: str | None, body: Mapping[str, Any], *, managed_only: bool = False
@@ -189,7 +216,7 @@ class ClusterView:
         rule = watched.trim if watched is not None else KEEP_ALL
         packed = watched is not None and watched.mode == "ours"
         # Packed objects are not compacted: interning would be undone by the encoding.
-        trimmed = sources.trim(body, rule) if packed else trim(body, rule)
+        trimmed = sources.trim(body, rule) if packed else trim(body, rule, self._layouts)
         new: _Stored = pack(trimmed, self._zdicts, key) if packed else trimmed
         stored = store.get(ident)
         if stored == new:
