@@ -17,6 +17,7 @@ from aiconform.api.constants import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PRO
 from aiconform.api.models import ProfileSpec
 from aiconform.components import COMPONENTS, tenant_local
 from aiconform.kube import kinds, view
+from aiconform.kube.records import thawed
 from aiconform.kube.view import EVERYTHING, Change, ClusterView
 from aiconform.operator import evaluator, metrics
 from aiconform.operator.incremental import FULL, scope_of
@@ -234,7 +235,7 @@ def test_a_label_change_redoes_one_namespace_and_ends_where_a_full_pass_would() 
         # team-3 leaves the tenants: its quota and policies go, its labels are released, nothing else is touched.
         TENANT_OF["team-3"] = {}
         current = next(n for n in op.view.objects("namespaces") if n["metadata"]["name"] == "team-3")
-        relabelled = copy.deepcopy(dict(current))
+        relabelled = thawed(current)
         relabelled["metadata"]["labels"] = {k: v for k, v in current["metadata"]["labels"].items() if k not in TENANT}
         op.view.apply_event("namespaces", None, relabelled)
         scope = op.scope(body, op.state(UID))

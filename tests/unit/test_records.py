@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from aiconform.components._common import _plain
 from aiconform.conformance.facts import attribute_names, cel_selects, device_attr, devices
-from aiconform.kube.records import Layouts, Record
+from aiconform.kube.records import Layouts, Record, json_default
 from aiconform.kube.sources import BY_KEY
 from aiconform.kube.view import ClusterView, compact, trim
 
@@ -22,7 +23,7 @@ def _slice(node: str = "n1", gpus: int = 8) -> dict[str, Any]:
     return {
         "apiVersion": "resource.k8s.io/v1",
         "kind": "ResourceSlice",
-        "metadata": {"name": f"{node}-gpu.nvidia.com", "uid": f"uid-{node}"},
+        "metadata": {"name": f"{node}-gpu.nvidia.com", "uid": f"uid-{node}", "labels": {"a": "b"}, "x": {"y": 1}},
         "spec": {
             "driver": "gpu.nvidia.com",
             "nodeName": node,
@@ -79,20 +80,24 @@ def test_compact_into_records_keeps_json_types_apart_and_shares_equal_maps() -> 
     assert out[0] is out[3] and all(isinstance(r, Record) for r in out)
 
 
-def test_the_view_holds_a_slices_devices_as_records_equal_to_what_was_sent() -> None:
+def test_the_view_holds_maps_as_records_but_metadata_and_labels_equal_to_what_was_sent() -> None:
     body = _slice()
     sent = copy.deepcopy(body)
     view = ClusterView()
     view.apply_event(SLICES.key, "ADDED", body)
     assert body == sent  # the event's body is not changed
     (held,) = view.objects(SLICES.key)
-    assert held == trim(sent, SLICES.trim)
+    assert held == trim(sent, SLICES.trim) and type(held) is dict
     device = held["spec"]["devices"][0]
-    assert isinstance(device, Record) and isinstance(device["attributes"], Record)
-    assert isinstance(held["spec"], dict) and isinstance(held["metadata"], dict)  # only below spec.devices
+    assert all(isinstance(m, Record) for m in (held["spec"], device, device["attributes"], held["metadata"]["x"]))
+    assert type(held["metadata"]) is dict and type(held["metadata"]["labels"]) is dict  # read by every check
     generation = view.generation
     view.apply_event(SLICES.key, "MODIFIED", copy.deepcopy(sent))
     assert view.generation == generation  # the same object again is no change
+    changed = copy.deepcopy(sent)
+    changed["spec"]["devices"][3]["attributes"]["index"] = {"int": 30}
+    view.apply_event(SLICES.key, "MODIFIED", changed)
+    assert view.generation == generation + 1 and view.objects(SLICES.key)[0] == trim(changed, SLICES.trim)
 
 
 def test_the_facts_read_devices_held_as_records() -> None:
@@ -113,11 +118,15 @@ def test_a_slice_held_as_records_takes_less_memory() -> None:
         return used
 
     layouts = Layouts()
-    as_dicts = size(lambda body: trim(body, SLICES.trim))
+    as_dicts = size(lambda body: trim(body, SLICES.trim))  # compacted, but plain dicts
     as_records = size(lambda body: trim(body, SLICES.trim, layouts))
     assert as_records < 0.75 * as_dicts, (as_records, as_dicts)
 
 
-def test_records_do_not_serialize_so_nothing_copies_them_into_a_manifest_unnoticed() -> None:
-    with pytest.raises(TypeError):
-        json.dumps(Layouts().record({"a": 1}))
+def test_a_record_copied_into_a_manifest_is_written_as_a_json_object() -> None:
+    record = Layouts().record({"app": "x", "tier": {"a": 1}})
+    manifest = {"spec": {"podSelector": {"matchLabels": record}}}
+    assert _plain(manifest) == {"spec": {"podSelector": {"matchLabels": {"app": "x", "tier": {"a": 1}}}}}
+    assert json.loads(json.dumps(manifest, default=json_default)) == _plain(manifest)
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        json.dumps({"a": {1}}, default=json_default)

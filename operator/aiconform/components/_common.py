@@ -24,6 +24,7 @@ from aiconform.api.constants import (
 from aiconform.api.models import LabelSelector, ProfileSpec, Toleration
 from aiconform.conformance.facts import crd_problems, labels, meta, name
 from aiconform.kube import kinds
+from aiconform.kube.records import json_default
 from aiconform.kube.snapshot import Obj, Snapshot
 
 Manifest = dict[str, Any]
@@ -119,7 +120,7 @@ apply_order_key = kinds.apply_order_key
 
 
 def _plain(obj: Manifest) -> Manifest:
-    out: Manifest = json.loads(json.dumps(obj))
+    out: Manifest = json.loads(json.dumps(obj, default=json_default))  # a map read from the view is a record
     return out
 
 

@@ -29,6 +29,7 @@ from aiconform.conformance.verdict import (
     Verdict,
     VerdictStatus,
 )
+from aiconform.kube.records import Record
 from aiconform.kube.snapshot import Obj, Snapshot
 
 MAX_NAMES = 10  # names listed in a message before "and N more"
@@ -40,8 +41,9 @@ MAX_EVIDENCE = 10  # evidence entries of one kind before "... and N more"
 
 def meta(obj: Obj) -> Mapping[str, Any]:
     value = obj.get("metadata")
-    # `type(...) is dict` first: decoded JSON is plain dicts, and the ABC check costs a tenth of a second per
-    # pass at 5,000 namespaces (these accessors run hundreds of thousands of times).
+    # `type(...) is dict` first: decoded JSON is plain dicts (the view's metadata too), and the ABC check costs a
+    # tenth of a second per pass at 5,000 namespaces (these accessors run hundreds of thousands of times). The
+    # view's other maps are records (kube/records.py), tested by type first for the same reason.
     return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
@@ -66,12 +68,12 @@ def labels(obj: Obj) -> Mapping[str, str]:
 
 def spec_of(obj: Obj) -> Mapping[str, Any]:
     value = obj.get("spec")
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
+    return value if type(value) is dict or type(value) is Record or isinstance(value, Mapping) else {}
 
 
 def status_of(obj: Obj) -> Mapping[str, Any]:
     value = obj.get("status")
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
+    return value if type(value) is dict or type(value) is Record or isinstance(value, Mapping) else {}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -79,7 +81,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 def as_map(value: Any) -> Mapping[str, Any]:
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
+    return value if type(value) is dict or type(value) is Record or isinstance(value, Mapping) else {}
 
 
 def ref(kind: str, obj: Obj) -> str:

@@ -20,6 +20,7 @@ import aiohttp
 
 from aiconform.kube import kinds
 from aiconform.kube.kubeconfig import Auth, KubeconfigAuth, Login
+from aiconform.kube.records import json_default
 
 RETIRE_AFTER = 65.0  # seconds: a replaced pool's requests in flight finish (their timeout is 60 s) before it closes
 
@@ -205,7 +206,7 @@ class KubeClient:
         ok_missing: bool = False,
     ) -> dict[str, Any] | None:
         headers = {"Content-Type": content_type or "application/json"} if body is not None else None
-        content = json.dumps(body).encode() if body is not None else None
+        content = json.dumps(body, default=json_default).encode() if body is not None else None
         status, raw = await self._send(method, path, content, headers, params)
         if status == 404 and ok_missing:
             return None
@@ -305,7 +306,7 @@ class KubeClient:
     async def create(self, obj: Mapping[str, Any], *, field_manager: str) -> None:
         """POST: fails with 409 when the name is taken, which is how a foreign object is never overwritten.
         The created object is not parsed: the watch brings it, and thousands of decodes add up."""
-        body, headers = json.dumps(obj).encode(), {"Content-Type": "application/json"}
+        body, headers = json.dumps(obj, default=json_default).encode(), {"Content-Type": "application/json"}
         status, raw = await self._send("POST", path_for(obj, name=""), body, headers, {"fieldManager": field_manager})
         _raise_for(status, raw)
 

@@ -1,11 +1,12 @@
 """Read-only maps that hold many of the same keys small: the values in a tuple, the keys in a layout shared by all
 maps with the same keys.
 
-A ResourceSlice repeats one attribute layout for every device it lists (a GPU node's slice: 8 to 32 devices, each
-with its uuid, so no two attribute maps are equal and `view.compact` cannot share them). As dicts, the 26,640
-devices of the benchmark's 1,332 slices held 25 MB, most of the view at 1,000 namespaces; as records, a map costs
-its values and one pointer (docs/performance.md). Only the view uses them, below the paths a source's trim rule
-names (`sources.Trim.records`); every reader goes through the `Mapping` interface (conformance/facts.py).
+Objects of one kind repeat the same key sets in every map: a ResourceSlice one attribute layout for each of its 8
+to 32 devices (each with its uuid, so no two maps are equal and `view.compact` cannot share them), every
+Deployment the same metadata and spec keys. As dicts, the 26,640 devices of the benchmark's 1,332 slices held
+25 MB; as records, a map costs its values and one pointer (docs/performance.md). The operator's view holds every
+map below an object's top level as a record; `check` keeps plain dicts. Readers use the `Mapping` interface
+(conformance/facts.py); nothing mutates the view.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["Layouts", "Record"]
+__all__ = ["Layouts", "Record", "json_default", "thawed"]
 
 _NOTHING = object()
 
@@ -75,3 +76,20 @@ class Layouts:
 
     def __len__(self) -> int:
         return len(self._known)
+
+
+def json_default(value: object) -> dict[str, Any]:
+    """`json.dumps(..., default=json_default)`: a record is a JSON object (a component may copy a map it read
+    from the view into a manifest, e.g. a Deployment's selector)."""
+    if isinstance(value, Record):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def thawed(value: Any) -> Any:
+    """A mutable deep copy with every record as a dict (the view's objects are read-only; a copy to change)."""
+    if isinstance(value, Mapping):
+        return {k: thawed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [thawed(v) for v in value]
+    return value

@@ -32,9 +32,6 @@ class Trim:
     # a GitOps tool) cost ~1 KB per namespace and nothing reads them.
     managed_fields: str | None = None
     schemas: bool = True  # keep spec.versions[].schema (a CRD's: hundreds of KB each, and no check reads them)
-    # The view holds the maps below this path as records (kube/records.py), readers use them as Mappings: for
-    # many maps of one layout, each unique (a ResourceSlice's devices). `check` keeps plain dicts.
-    records: tuple[str, ...] = ()
 
 
 KEEP_ALL = Trim()
@@ -154,7 +151,6 @@ SOURCES: tuple[Watched, ...] = (
         "resource_slices",
         "accelerator_metrics dra_support driver_runtime_management gpu_sharing high_performance_networking "
         "virtualized_accelerator dra quotas",
-        trim=Trim(records=("spec", "devices")),
     ),
     _builtin(
         "resource.k8s.io/v1", "deviceclasses", "device_classes", "dra_support gpu_sharing virtualized_accelerator dra"

@@ -63,31 +63,17 @@ def _token(value: Any) -> tuple[type, Any]:
 
 
 def trim(body: Mapping[str, Any], rule: Trim = KEEP_ALL, layouts: Layouts | None = None) -> dict[str, Any]:
-    """What the view keeps of an object (`sources.trim`, the same as `check` keeps), compacted; below the rule's
-    `records` path, maps as records (with `layouts`, the view's)."""
+    """What the view keeps of an object (`sources.trim`, the same as `check` keeps), compacted; with `layouts`
+    (the view's), every map below the top level as a record (kube/records.py)."""
     # Every kind: a walk per event is cheap next to the memory. Our own 7,000 objects at 1,000 namespaces hold
-    # 30 MB as decoded (each with its own copy of every key) and 14 MB compacted.
+    # 30 MB as decoded (each with its own copy of every key) and 14 MB compacted. Records halve what is left: the
+    # objects of the benchmark's cluster at 1,000 namespaces (docs/performance.md).
     shared: dict[tuple[Any, ...], Any] = {}
     kept = sources.trim(body, rule)
-    if rule.records and layouts is not None:
-        kept = _as_records(kept, rule.records, shared, layouts)
-    compacted: dict[str, Any] = compact(kept, shared)
-    return compacted
-
-
-def _as_records(
-    obj: dict[str, Any], path: tuple[str, ...], shared: dict[tuple[Any, ...], Any], layouts: Layouts
-) -> dict[str, Any]:
-    """`obj` with what lies at `path` compacted into records (the maps along the path copied, not changed)."""
-    head, *rest = path
-    if head not in obj:
-        return obj
-    inner = obj[head]
-    if rest:
-        replaced = _as_records(inner, tuple(rest), shared, layouts) if isinstance(inner, dict) else inner
-    else:
-        replaced = compact(inner, shared, layouts)
-    return {**obj, head: replaced}
+    # Metadata and labels stay dicts: every check reads them, for every object (a record's Python-level `get`
+    # made secure_accelerator_access 18% slower at 15,000 namespaces; the rest of an object is read far less).
+    meta = {sys.intern(k): compact(v, shared, None if k == "labels" else layouts) for k, v in kept["metadata"].items()}
+    return {sys.intern(k): meta if k == "metadata" else compact(v, shared, layouts) for k, v in kept.items()}
 
 
 # What a store holds per object: the trimmed object, or for kinds only we write (watch mode "ours") the object
@@ -187,7 +173,7 @@ class ClusterView:
         self._zdicts: dict[str, bytes] = {}  # by source key: what its packed objects are deflated against
         # One of each distinct Owners (a profile's objects all have the same): shared, not one per object.
         self._owners: dict[kinds.Owners, kinds.Owners] = {}
-        self._layouts = Layouts()  # the key layouts of the records below a trim rule's `records` path
+        self._layouts = Layouts()  # the key layouts of the records the objects' maps are held as
 
     def apply_event(
         self, key: str, event_type: str | None, body: Mapping[str, Any], *, managed_only: bool = False
