@@ -130,3 +130,30 @@ def test_a_record_copied_into_a_manifest_is_written_as_a_json_object() -> None:
     assert json.loads(json.dumps(manifest, default=json_default)) == _plain(manifest)
     with pytest.raises(TypeError, match="set is not JSON serializable"):
         json.dumps({"a": {1}}, default=json_default)
+
+
+def _deployment(name: str, replicas: int = 1) -> dict[str, Any]:
+    labels = {"app": "infer"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ns", "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+    }
+
+
+def test_equal_parts_are_shared_with_the_last_object_of_the_kind_and_stay_apart_when_they_differ() -> None:
+    view = ClusterView()
+    for i, replicas in enumerate((1, 1, 3)):
+        view.apply_event("deployments.apps", "ADDED", _deployment(f"d{i}", replicas))
+    first, second, third = sorted(view.objects("deployments.apps"), key=lambda d: d["metadata"]["name"])
+    assert first["spec"] is second["spec"]  # equal: one part
+    assert third["spec"] is not first["spec"] and third["spec"]["template"] is first["spec"]["template"]
+    assert (first["spec"]["replicas"], third["spec"]["replicas"]) == (1, 3)
+    assert third == trim(_deployment("d2", 3), BY_KEY["deployments.apps"].trim)
+    # Labels equal to the selector's matchLabels (a record) are still a dict: only records go where records go.
+    assert type(third["metadata"]["labels"]) is dict and isinstance(third["spec"]["selector"]["matchLabels"], Record)

@@ -36,25 +36,38 @@ __all__ = [
 ]
 
 
-def compact(value: Any, shared: dict[tuple[Any, ...], Any], layouts: Layouts | None = None) -> Any:
+Shared = dict[tuple[Any, ...], Any]  # compact's table: a part's content (children by identity) → the part
+
+
+def compact(value: Any, shared: Shared, layouts: Layouts | None = None, earlier: Shared | None = None) -> Any:
     """The same data in less memory: keys and short strings interned, and equal maps and lists within one object
     shared (a ResourceSlice repeats `{"string": "Ampere"}` and whole capacity maps for every device: 66 KB per
-    slice becomes 20 KB). Safe because nothing mutates the view; `shared` is per object, so nothing outlives it,
-    and it keeps every shared part alive while the object is compacted, so a part's id names it. With `layouts`,
-    maps become records (kube/records.py) with layouts shared across objects."""
+    slice becomes 20 KB). Safe because nothing mutates the view; `shared` keeps every part alive while the object
+    is compacted, so a part's id names it. With `layouts`, maps become records (kube/records.py) with layouts
+    shared across objects. `earlier`: the table of another object (the last one of the kind): its equal parts are
+    used instead (every Namespace's `{"finalizers": ["kubernetes"]}`, a Deployment's pod template)."""
     if isinstance(value, dict):
-        out = {sys.intern(k) if isinstance(k, str) else k: compact(v, shared, layouts) for k, v in value.items()}
-        key = ("map", *((k, _token(v)) for k, v in out.items()))
-        if layouts is None:
-            return shared.setdefault(key, out)
-        known = shared.get(key)
-        return known if known is not None else shared.setdefault(key, layouts.record(out))
+        out = {
+            sys.intern(k) if isinstance(k, str) else k: compact(v, shared, layouts, earlier) for k, v in value.items()
+        }
+        # Tagged by form: a record is never handed out where a dict is kept (labels equal to a selector's).
+        form = "map" if layouts is None else "record"
+        return _shared((form, *((k, _token(v)) for k, v in out.items())), out, shared, layouts, earlier)
     if isinstance(value, list):
-        items = [compact(v, shared, layouts) for v in value]
-        return shared.setdefault(("list", *(_token(v) for v in items)), items)
+        items = [compact(v, shared, layouts, earlier) for v in value]
+        return _shared(("list", *(_token(v) for v in items)), items, shared, None, earlier)
     if isinstance(value, str) and len(value) <= 64:
         return sys.intern(value)
     return value
+
+
+def _shared(key: tuple[Any, ...], part: Any, shared: Shared, layouts: Layouts | None, earlier: Shared | None) -> Any:
+    known = shared.get(key)
+    if known is None and earlier is not None:
+        known = earlier.get(key)
+    if known is None:
+        known = layouts.record(part) if layouts is not None and isinstance(part, dict) else part
+    return shared.setdefault(key, known)
 
 
 def _token(value: Any) -> tuple[type, Any]:
@@ -62,18 +75,28 @@ def _token(value: Any) -> tuple[type, Any]:
     return (type(value), id(value)) if isinstance(value, dict | list | Record) else (type(value), value)
 
 
-def trim(body: Mapping[str, Any], rule: Trim = KEEP_ALL, layouts: Layouts | None = None) -> dict[str, Any]:
+def trim(
+    body: Mapping[str, Any],
+    rule: Trim = KEEP_ALL,
+    layouts: Layouts | None = None,
+    earlier: Shared | None = None,
+    shared: Shared | None = None,
+) -> dict[str, Any]:
     """What the view keeps of an object (`sources.trim`, the same as `check` keeps), compacted; with `layouts`
-    (the view's), every map below the top level as a record (kube/records.py)."""
+    (the view's), every map but the metadata and labels as a record (kube/records.py). `earlier`, `shared`: see
+    `compact` (the view passes the last object's table of the kind, and keeps this one's for the next)."""
     # Every kind: a walk per event is cheap next to the memory. Our own 7,000 objects at 1,000 namespaces hold
-    # 30 MB as decoded (each with its own copy of every key) and 14 MB compacted. Records halve what is left: the
-    # objects of the benchmark's cluster at 1,000 namespaces (docs/performance.md).
-    shared: dict[tuple[Any, ...], Any] = {}
+    # 30 MB as decoded (each with its own copy of every key) and 14 MB compacted. Records and parts shared with
+    # the last object of the kind take a further third off the benchmark's cluster (docs/performance.md).
+    shared = {} if shared is None else shared
     kept = sources.trim(body, rule)
     # Metadata and labels stay dicts: every check reads them, for every object (a record's Python-level `get`
     # made secure_accelerator_access 18% slower at 15,000 namespaces; the rest of an object is read far less).
-    meta = {sys.intern(k): compact(v, shared, None if k == "labels" else layouts) for k, v in kept["metadata"].items()}
-    return {sys.intern(k): meta if k == "metadata" else compact(v, shared, layouts) for k, v in kept.items()}
+    meta = {
+        sys.intern(k): compact(v, shared, None if k == "labels" else layouts, earlier)
+        for k, v in kept["metadata"].items()
+    }
+    return {sys.intern(k): meta if k == "metadata" else compact(v, shared, layouts, earlier) for k, v in kept.items()}
 
 
 # What a store holds per object: the trimmed object, or for kinds only we write (watch mode "ours") the object
@@ -174,6 +197,7 @@ class ClusterView:
         # One of each distinct Owners (a profile's objects all have the same): shared, not one per object.
         self._owners: dict[kinds.Owners, kinds.Owners] = {}
         self._layouts = Layouts()  # the key layouts of the records the objects' maps are held as
+        self._last: dict[str, Shared] = {}  # by source key: the compaction table of the last object kept (compact)
 
     def apply_event(
         self, key: str, event_type: str | None, body: Mapping[str, Any], *, managed_only: bool = False
@@ -202,7 +226,12 @@ class ClusterView:
         rule = watched.trim if watched is not None else KEEP_ALL
         packed = watched is not None and watched.mode == "ours"
         # Packed objects are not compacted: interning would be undone by the encoding.
-        trimmed = sources.trim(body, rule) if packed else trim(body, rule, self._layouts)
+        if packed:
+            trimmed = sources.trim(body, rule)
+        else:
+            table: Shared = {}
+            trimmed = trim(body, rule, self._layouts, self._last.get(key), table)
+            self._last[key] = table
         new: _Stored = pack(trimmed, self._zdicts, key) if packed else trimmed
         stored = store.get(ident)
         if stored == new:
