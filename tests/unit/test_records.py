@@ -12,7 +12,7 @@ import pytest
 
 from aiconform.components._common import _plain
 from aiconform.conformance.facts import attribute_names, cel_selects, device_attr, devices
-from aiconform.kube.records import Layouts, Record, json_default
+from aiconform.kube.records import Layouts, Record, json_default, thawed
 from aiconform.kube.sources import BY_KEY
 from aiconform.kube.view import ClusterView, compact, trim
 
@@ -63,6 +63,14 @@ def test_a_record_reads_like_the_dict_it_holds() -> None:
         hash(record)
     assert record != {"a": 1, "b": {"c": [1, 2]}} and record != {"a": 1, "b": {"c": [1, 2]}, "d": 0}
     assert record != [("a", 1)] and record != Layouts().record({"a": 1, "b": {"c": [1, 2]}, "e": None})
+
+
+def test_thawed_is_a_mutable_deep_copy_with_dicts_for_records() -> None:
+    held = trim(_slice(), SLICES.trim, Layouts())
+    copy_ = thawed(held)
+    assert copy_ == held and type(copy_["spec"]) is dict and type(copy_["spec"]["devices"][0]["attributes"]) is dict
+    copy_["spec"]["devices"][0]["attributes"]["index"] = {"int": 9}
+    assert device_attr(devices(held)[0], "index") == 0  # the view's object is unchanged
 
 
 def test_records_with_the_same_keys_share_one_layout_and_the_limit_bounds_them() -> None:
