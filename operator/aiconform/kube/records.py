@@ -5,8 +5,8 @@ Objects of one kind repeat the same key sets in every map: a ResourceSlice one a
 to 32 devices (each with its uuid, so no two maps are equal and `view.compact` cannot share them), every
 Deployment the same metadata and spec keys. As dicts, the 26,640 devices of the benchmark's 1,332 slices held
 25 MB; as records, a map costs its values and one pointer (docs/performance.md). The operator's view holds every
-map below an object's top level as a record; `check` keeps plain dicts. Readers use the `Mapping` interface
-(conformance/facts.py); nothing mutates the view.
+map of an object but its metadata and labels as a record (view.trim); `check` keeps plain dicts. Readers use the
+`Mapping` interface (conformance/facts.py); nothing mutates the view.
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ class Record(Mapping[str, Any]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Record) and other._layout is self._layout:
             return self._values == other._values
-        if not isinstance(other, Mapping) or len(other) != len(self):
-            return NotImplemented if not isinstance(other, Mapping) else False
-        return all(other.get(k, _NOTHING) == v for k, v in zip(self._layout, self._values, strict=True))
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return len(other) == len(self) and all(
+            other.get(k, _NOTHING) == v for k, v in zip(self._layout, self._values, strict=True)
+        )
 
     __hash__ = None  # type: ignore[assignment]  # like a dict: equal to one, so not hashable
 
